@@ -1,0 +1,36 @@
+"""The settings saml_idps reads, with their defaults. Every one is optional.
+
+SAML_IDPS_BASE_URL
+    Scheme and host under which the SP's URLs are published (``https://sso.example.com``).
+    ``None`` builds them from the request's host, which ``ALLOWED_HOSTS`` guards.
+SAML_IDPS_METADATA_ALLOW_INSECURE
+    Allow ``http://`` metadata URLs and loopback/private hosts. Always allowed when DEBUG is on.
+SAML_IDPS_METADATA_MAX_BYTES
+    Largest metadata document accepted (5 MiB).
+SAML_IDPS_METADATA_TIMEOUT
+    ``(connect, read)`` timeout in seconds for fetching metadata.
+SAML_IDPS_CLOCK_SKEW
+    Seconds of clock difference tolerated between us and an IdP.
+SAML_IDPS_REPLAY_WINDOW
+    Seconds a consumed assertion ID is remembered when the assertion states no NotOnOrAfter.
+"""
+
+from django.conf import settings
+
+DEFAULTS = {
+    "BASE_URL": None,
+    "METADATA_ALLOW_INSECURE": False,
+    "METADATA_MAX_BYTES": 5 * 1024 * 1024,
+    "METADATA_TIMEOUT": (5, 15),
+    "CLOCK_SKEW": 60,
+    "REPLAY_WINDOW": 24 * 60 * 60,
+}
+
+
+def app_setting(name):
+    """The value of ``SAML_IDPS_<name>``, or its documented default."""
+    return getattr(settings, f"SAML_IDPS_{name}", DEFAULTS[name])
+
+
+def metadata_allow_insecure():
+    return settings.DEBUG or bool(app_setting("METADATA_ALLOW_INSECURE"))

@@ -1,0 +1,149 @@
+"""Settings for samlsite, read from the environment.
+
+With no variable set the site runs locally on SQLite with DEBUG on. Production sets at least
+SECRET_KEY, ALLOWED_HOSTS, DEBUG=0 and usually DATABASE_URL and SAML_BASE_URL.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+import saml2
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_flag(name, default=False):
+    """A boolean from the environment: unset or empty gives `default`; 0/false/no/off are false."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return value not in {"0", "false", "no", "off"}
+
+
+def env_list(name):
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+DEBUG = env_flag("DEBUG", default=True)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 - DEBUG only
+
+# Empty with DEBUG on means Django's local default (localhost, 127.0.0.1, [::1]).
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "djangosaml2",
+    "saml_idps",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "saml_idps.middleware.SamlSessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "samlsite.urls"
+WSGI_APPLICATION = "samlsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# --- Authentication -------------------------------------------------------------------------
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "saml_idps.backends.SamlIdentityBackend",
+]
+LOGIN_URL = "saml_idps:home"
+LOGIN_REDIRECT_URL = "saml_idps:user"
+LOGOUT_REDIRECT_URL = "saml_idps:home"
+
+# djangosaml2: every request's pysaml2 configuration comes from the IdP row at hand.
+SAML_CONFIG_LOADER = "saml_idps.config.sp_config_for_request"
+SAML_DEFAULT_BINDING = saml2.BINDING_HTTP_REDIRECT
+SAML_LOGOUT_REQUEST_PREFERRED_BINDING = saml2.BINDING_HTTP_REDIRECT
+SAML_SESSION_COOKIE_NAME = "saml_session"
+
+# saml_idps (defaults and meaning in saml_idps/conf.py).
+SAML_IDPS_BASE_URL = os.environ.get("SAML_BASE_URL", "").rstrip("/") or None
+SAML_IDPS_METADATA_ALLOW_INSECURE = env_flag("SAML_METADATA_ALLOW_INSECURE")
+
+# --- Transport security ---------------------------------------------------------------------
+# Session and CSRF cookies are Secure whenever DEBUG is off. The SAML session cookie must be
+# SameSite=None (the IdP posts to the ACS from another site) and is therefore always Secure;
+# see saml_idps/middleware.py and the README for why that works over http://127.0.0.1 too.
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+if SAML_IDPS_BASE_URL:
+    CSRF_TRUSTED_ORIGINS.append(SAML_IDPS_BASE_URL)
+
+# Opt-in, for deployments behind a TLS-terminating proxy.
+SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+if env_flag("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "saml_idps": {"handlers": ["console"], "level": os.environ.get("SAML_LOG_LEVEL", "INFO")},
+    },
+}
+
+# djangosaml2 would set a Content-Security-Policy through django-csp; this site leaves CSP to
+# the reverse proxy in front of it.
+SAML_CSP_HANDLER = ""

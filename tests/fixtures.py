@@ -1,0 +1,123 @@
+"""Small builders the tests share: IdPs registered with the site, sign-ins, a metadata server."""
+
+import functools
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from django.contrib.auth import get_user_model
+from django.test import Client, TestCase
+
+from saml_idps import metadata
+from saml_idps.models import IdentityProvider
+
+from .idp import TestIdentityProvider
+
+SITE = "http://testserver"
+
+
+@functools.cache
+def shared_idp(name):
+    """One test IdP per name for the whole run: generating its key is the slow part."""
+    return TestIdentityProvider(name)
+
+
+def acs_url(slug):
+    return f"{SITE}/saml/{slug}/acs/"
+
+
+def sp_entity_id(slug):
+    return f"{SITE}/saml/{slug}/metadata/"
+
+
+def register(idp, slug, **fields):
+    """Store ``idp`` as an IdentityProvider row."""
+    row = IdentityProvider(slug=slug, name=fields.pop("name", slug.upper()), **fields)
+    metadata.apply(row, metadata.parse(idp.metadata_xml))
+    row.save()
+    return row
+
+
+def sp_metadata(slug):
+    return Client().get(f"/saml/{slug}/metadata/").content.decode()
+
+
+class SamlTestCase(TestCase):
+    """Two IdPs, A and B, each with keys of its own, registered as slugs idp-a and idp-b."""
+
+    def setUp(self):
+        self.idp_a, self.idp_b = shared_idp("idp-a"), shared_idp("idp-b")
+        self.row_a = register(self.idp_a, "idp-a")
+        self.row_b = register(self.idp_b, "idp-b")
+        # Both IdPs know both of our SPs, so that each can send a genuine response anywhere.
+        for idp in (self.idp_a, self.idp_b):
+            idp.trust(sp_metadata("idp-a"))
+            idp.trust(sp_metadata("idp-b"))
+
+    def post_response(self, slug, saml_response, relay_state="", client=None):
+        return (client or self.client).post(
+            f"/saml/{slug}/acs/", {"SAMLResponse": saml_response, "RelayState": relay_state}
+        )
+
+    def idp_initiated(self, idp, slug, client=None, relay_state="", **kwargs):
+        saml_response = idp.response(acs_url(slug), sp_entity_id(slug), **kwargs)
+        return self.post_response(slug, saml_response, relay_state, client)
+
+    def start_login(self, slug, query="", client=None):
+        """The IdP URL our SP-initiated login redirects the browser to."""
+        response = (client or self.client).get(f"/saml/{slug}/login/{query}")
+        self.assertEqual(response.status_code, 302, response.content[:500])
+        return response["Location"]
+
+    def sign_in(self, idp, slug, query="", **kwargs):
+        """SP-initiated login through ``idp``: our redirect, the IdP's answer, our ACS."""
+        saml_response, relay_state = idp.answer(self.start_login(slug, query), **kwargs)
+        return self.post_response(slug, saml_response, relay_state)
+
+    def assertRefused(self, response, reason_fragment=""):
+        self.assertGreaterEqual(response.status_code, 400)
+        self.assertLess(response.status_code, 500)
+        self.assertContains(response, reason_fragment, status_code=response.status_code)
+        self.assertNotIn("_auth_user_id", self.client.session)
+
+    def assertSignedIn(self, response, user=None):
+        self.assertEqual(response.status_code, 302, response.content[:2000])
+        self.assertIn("_auth_user_id", self.client.session)
+        if user is not None:
+            self.assertEqual(str(user.pk), self.client.session["_auth_user_id"])
+        return get_user_model().objects.get(pk=self.client.session["_auth_user_id"])
+
+
+class MetadataServer:
+    """A local HTTP server standing in for an IdP's metadata URL. ``routes``: path -> (status,
+    content type, body)."""
+
+    def __init__(self, routes):
+        routes = dict(routes)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                status, content_type, body = routes.get(self.path, (404, "text/plain", b"nope"))
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    @contextmanager
+    def running(self):
+        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.httpd.shutdown()
+            self.httpd.server_close()

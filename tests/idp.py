@@ -1,0 +1,136 @@
+"""A real SAML identity provider for tests: pysaml2's Server with keys of its own."""
+
+import base64
+import tempfile
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.config import IdPConfig
+from saml2.metadata import entity_descriptor
+from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAMEID_FORMAT_EMAILADDRESS, NameID
+from saml2.samlp import STATUS_AUTHN_FAILED
+from saml2.server import Server
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+from saml_idps.certificates import generate_self_signed
+
+OKTA_STYLE_ATTRIBUTES = {
+    "FirstName": ["Alice"],
+    "LastName": ["Anderson"],
+    "Email": ["alice@example.com"],
+    "groups": ["Everyone", "Engineering"],
+}
+PASSWORD_AUTHN = {
+    "class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+}
+
+
+class TestIdentityProvider:
+    """An IdP at ``base_url`` that signs responses with its own freshly generated key."""
+
+    def __init__(self, name="idp-a", base_url=None):
+        self.base_url = base_url or f"https://{name}.example.com"
+        self.entity_id = f"{self.base_url}/metadata"
+        folder = Path(tempfile.mkdtemp(prefix=f"test-idp-{name}-"))
+        key_pem, cert_pem = generate_self_signed(name)
+        (folder / "idp.key").write_bytes(key_pem)
+        (folder / "idp.crt").write_bytes(cert_pem)
+        self.config = IdPConfig()
+        self.config.load(
+            {
+                "entityid": self.entity_id,
+                "key_file": str(folder / "idp.key"),
+                "signing_algorithm": SIG_RSA_SHA256,
+                "digest_algorithm": DIGEST_SHA256,
+                "cert_file": str(folder / "idp.crt"),
+                # Service providers this IdP answers are added by trust().
+                "metadata": {"inline": []},
+                "service": {
+                    "idp": {
+                        "name": name,
+                        "endpoints": {
+                            "single_sign_on_service": [
+                                (f"{self.base_url}/sso/redirect", BINDING_HTTP_REDIRECT),
+                                (f"{self.base_url}/sso/post", BINDING_HTTP_POST),
+                            ],
+                            "single_logout_service": [
+                                (f"{self.base_url}/slo/redirect", BINDING_HTTP_REDIRECT),
+                            ],
+                        },
+                        "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
+                        "policy": {
+                            "default": {
+                                "lifetime": {"minutes": 5},
+                                "name_form": NAME_FORMAT_UNSPECIFIED,
+                            }
+                        },
+                    }
+                },
+            }
+        )
+        self.server = Server(config=self.config)
+        self.trusted = set()
+
+    def trust(self, sp_metadata_xml):
+        """Know a service provider by its metadata, as an admin does in Okta."""
+        if sp_metadata_xml not in self.trusted:
+            self.server.metadata.load("inline", sp_metadata_xml)
+            self.trusted.add(sp_metadata_xml)
+
+    @property
+    def metadata_xml(self):
+        return str(entity_descriptor(self.config))
+
+    def response(
+        self,
+        acs_url,
+        audience,
+        in_response_to=None,
+        name_id="alice@example.com",
+        name_id_format=NAMEID_FORMAT_EMAILADDRESS,
+        attributes=None,
+        sign_response=True,
+        sign_assertion=True,
+    ):
+        """A signed SAMLResponse (base64, as the HTTP-POST binding carries it)."""
+        response = self.server.create_authn_response(
+            identity=OKTA_STYLE_ATTRIBUTES if attributes is None else attributes,
+            in_response_to=in_response_to,
+            destination=acs_url,
+            sp_entity_id=audience,
+            name_id=NameID(format=name_id_format, text=name_id),
+            authn=PASSWORD_AUTHN,
+            sign_response=sign_response,
+            sign_assertion=sign_assertion,
+        )
+        return encode(str(response))
+
+    def error_response(self, acs_url, in_response_to, status=STATUS_AUTHN_FAILED):
+        response = self.server.create_error_response(
+            in_response_to, acs_url, (status, "Cancelled by the user"), sign=True
+        )
+        return encode(str(response))
+
+    def received_request(self, redirect_url):
+        """The AuthnRequest carried by an HTTP-Redirect binding URL."""
+        query = parse_qs(urlsplit(redirect_url).query)
+        return self.server.parse_authn_request(
+            query["SAMLRequest"][0], BINDING_HTTP_REDIRECT
+        ).message
+
+    def answer(self, redirect_url, **kwargs):
+        """Answer the AuthnRequest in an HTTP-Redirect binding URL: (SAMLResponse, RelayState)."""
+        message = self.received_request(redirect_url)
+        saml_response = self.response(
+            message.assertion_consumer_service_url,
+            message.issuer.text,
+            in_response_to=message.id,
+            **kwargs,
+        )
+        relay_state = parse_qs(urlsplit(redirect_url).query).get("RelayState", [""])[0]
+        return saml_response, relay_state
+
+
+def encode(xml):
+    return base64.b64encode(xml.encode()).decode()
