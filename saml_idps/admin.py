@@ -21,6 +21,10 @@ class IdentityProviderAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "entity_id"]
     readonly_fields = ["entity_id", "metadata_fetched_at", "last_error", "created_at", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
+    add_fieldsets = [
+        (None, {"fields": ["slug", "name", "metadata_url"]}),
+        ("Or paste the metadata instead of a URL", {"fields": ["metadata_xml"]}),
+    ]
     fieldsets = [
         (None, {"fields": ["slug", "name", "metadata_url", "enabled", "allow_idp_initiated"]}),
         (
@@ -29,6 +33,9 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         ),
         ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         identity_provider = self.get_object(request, object_id)

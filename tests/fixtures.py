@@ -1,8 +1,8 @@
 """Small builders the tests share: IdPs registered with the site, sign-ins, a metadata server."""
 
 import functools
+import socket
 import threading
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.contrib.auth import get_user_model
@@ -89,10 +89,11 @@ class SamlTestCase(TestCase):
 
 
 class MetadataServer:
-    """A local HTTP server standing in for an IdP's metadata URL. ``routes``: path -> (status,
-    content type, body)."""
+    """A local HTTP server standing in for an IdP's metadata URL, running until the test ends.
 
-    def __init__(self, routes):
+    ``routes``: path -> (status, content type, body); other paths answer 404."""
+
+    def __init__(self, test_case, routes):
         routes = dict(routes)
 
         class Handler(BaseHTTPRequestHandler):
@@ -108,16 +109,20 @@ class MetadataServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        test_case.addCleanup(self.httpd.server_close)
+        test_case.addCleanup(self.httpd.shutdown)
 
     def url(self, path):
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
-    @contextmanager
-    def running(self):
-        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self.httpd.shutdown()
-            self.httpd.server_close()
+
+def free_port():
+    """A local port where nothing listens (for now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def closed_port_url():
+    return f"http://127.0.0.1:{free_port()}/metadata"

@@ -131,6 +131,22 @@ class TestIdentityProvider:
         relay_state = parse_qs(urlsplit(redirect_url).query).get("RelayState", [""])[0]
         return saml_response, relay_state
 
+    def answer_logout(self, redirect_url):
+        """Answer the LogoutRequest in an HTTP-Redirect binding URL: the URL that carries our
+        LogoutResponse back to the SP."""
+        query = parse_qs(urlsplit(redirect_url).query)
+        request = self.server.parse_logout_request(
+            query["SAMLRequest"][0], BINDING_HTTP_REDIRECT
+        ).message
+        response = self.server.create_logout_response(request, [BINDING_HTTP_REDIRECT])
+        destination = self.server.metadata.single_logout_service(
+            request.issuer.text, BINDING_HTTP_REDIRECT, "spsso"
+        )[0]["location"]
+        http_info = self.server.apply_binding(
+            BINDING_HTTP_REDIRECT, str(response), destination, response=True
+        )
+        return dict(http_info["headers"])["Location"]
+
 
 def encode(xml):
     return base64.b64encode(xml.encode()).decode()

@@ -1,0 +1,125 @@
+"""Registering an IdP in the Django admin by its metadata URL or pasted metadata XML."""
+
+from django.contrib.auth import get_user_model
+from django.test import TestCase, override_settings
+
+from saml_idps.models import IdentityProvider
+
+from .fixtures import MetadataServer, closed_port_url, register, shared_idp
+
+ADD_URL = "/admin/saml_idps/identityprovider/add/"
+SP_METADATA = b"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
+  entityID="https://sp.example.com"><md:SPSSODescriptor
+  protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/></md:EntityDescriptor>"""
+
+
+@override_settings(SAML_IDPS_METADATA_ALLOW_INSECURE=True)
+class AdminRegistrationTests(TestCase):
+    def setUp(self):
+        self.idp = shared_idp("idp-a")
+        admin = get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+        self.client.force_login(admin)
+        self.server = MetadataServer(
+            self,
+            {
+                "/metadata": (200, "application/xml", self.idp.metadata_xml.encode()),
+                "/html": (200, "text/html", b"<html><body>Sign in</body></html>"),
+                "/not-xml": (200, "text/plain", b"this is not XML at all"),
+                "/sp": (200, "application/xml", SP_METADATA),
+                "/down": (500, "text/plain", b"oops"),
+            },
+        )
+
+    def add(self, **fields):
+        return self.client.post(ADD_URL, fields)
+
+    def assertFormError(self, response, fragment):
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "errornote")
+        self.assertContains(response, fragment)
+        self.assertFalse(IdentityProvider.objects.exists())
+
+    def test_slug_name_and_metadata_url_register_a_working_idp(self):
+        response = self.add(
+            slug="example-okta-com", name="Okta", metadata_url=self.server.url("/metadata")
+        )
+        self.assertEqual(response.status_code, 302)
+        row = IdentityProvider.objects.get()
+        self.assertEqual(row.entity_id, self.idp.entity_id)
+        self.assertEqual(row.metadata_xml, self.idp.metadata_xml)
+        self.assertTrue(row.enabled and row.allow_idp_initiated)
+        self.assertIsNotNone(row.metadata_fetched_at)
+        self.assertEqual(self.client.get("/saml/example-okta-com/login/").status_code, 302)
+
+    def test_pasted_metadata_xml_registers_an_idp(self):
+        response = self.add(slug="pasted", name="Pasted", metadata_xml=self.idp.metadata_xml)
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(IdentityProvider.objects.get().entity_id, self.idp.entity_id)
+
+    def test_url_answering_404_is_a_form_error(self):
+        response = self.add(slug="x", name="X", metadata_url=self.server.url("/missing"))
+        self.assertFormError(response, "The server answered HTTP 404.")
+
+    def test_url_answering_500_is_a_form_error(self):
+        response = self.add(slug="x", name="X", metadata_url=self.server.url("/down"))
+        self.assertFormError(response, "The server answered HTTP 500.")
+
+    def test_server_that_is_down_is_a_form_error(self):
+        response = self.add(slug="x", name="X", metadata_url=closed_port_url())
+        self.assertFormError(response, "Could not fetch the metadata")
+
+    def test_non_xml_is_a_form_error(self):
+        for path in ["/not-xml", "/html"]:
+            with self.subTest(path=path):
+                response = self.add(slug="x", name="X", metadata_url=self.server.url(path))
+                self.assertFormError(response, "not")
+
+    def test_metadata_without_an_idp_descriptor_is_a_form_error(self):
+        response = self.add(slug="x", name="X", metadata_url=self.server.url("/sp"))
+        self.assertFormError(response, "no IDPSSODescriptor")
+
+    def test_neither_url_nor_xml_is_a_form_error(self):
+        response = self.add(slug="x", name="X")
+        self.assertFormError(response, "Enter the IdP&#x27;s metadata URL")
+
+    def test_an_entity_id_already_registered_is_a_form_error(self):
+        register(self.idp, "first")
+        response = self.add(slug="second", name="Second", metadata_url=self.server.url("/metadata"))
+        self.assertContains(response, "already has the entity ID")
+        self.assertEqual(IdentityProvider.objects.count(), 1)
+
+    @override_settings(SAML_IDPS_METADATA_ALLOW_INSECURE=False)
+    def test_plain_http_metadata_url_is_refused_in_production(self):
+        response = self.add(slug="x", name="X", metadata_url=self.server.url("/metadata"))
+        self.assertFormError(response, "must start with https://")
+
+    def test_change_page_shows_what_to_paste_into_okta(self):
+        row = register(self.idp, "example-okta-com")
+        page = self.client.get(f"/admin/saml_idps/identityprovider/{row.pk}/change/")
+        self.assertContains(page, "Single sign-on URL")
+        self.assertContains(page, "http://testserver/saml/example-okta-com/acs/")
+        self.assertContains(page, "Audience URI (SP Entity ID)")
+        self.assertContains(page, "http://testserver/saml/example-okta-com/metadata/")
+
+    @override_settings(SAML_IDPS_BASE_URL="https://sso.example.com")
+    def test_change_page_uses_the_configured_base_url(self):
+        row = register(self.idp, "example-okta-com")
+        page = self.client.get(f"/admin/saml_idps/identityprovider/{row.pk}/change/")
+        self.assertContains(page, "https://sso.example.com/saml/example-okta-com/acs/")
+
+    def test_changing_only_flags_does_not_refetch_the_metadata(self):
+        row = register(self.idp, "okta", metadata_url="https://unreachable.invalid/metadata")
+        response = self.client.post(
+            f"/admin/saml_idps/identityprovider/{row.pk}/change/",
+            {
+                "slug": "okta",
+                "name": "Okta",
+                "metadata_url": row.metadata_url,
+                "metadata_xml": row.metadata_xml,
+                "allow_idp_initiated": "on",
+            },
+        )
+        self.assertEqual(response.status_code, 302)
+        row.refresh_from_db()
+        self.assertFalse(row.enabled)
+        self.assertEqual(row.entity_id, self.idp.entity_id)

@@ -1,0 +1,40 @@
+"""Signing out: only by POST with a CSRF token, and through the IdP when it offers SLO."""
+
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from .fixtures import SamlTestCase
+
+
+class LogoutTests(SamlTestCase):
+    def test_get_shows_a_sign_out_button_and_keeps_the_session(self):
+        self.assertSignedIn(self.idp_initiated(self.idp_a, "idp-a"))
+        page = self.client.get("/logout/")
+        self.assertContains(page, '<button type="submit" class="button">Sign out</button>')
+        self.assertIn("_auth_user_id", self.client.session)
+
+    def test_post_without_csrf_token_is_refused(self):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(get_user_model().objects.create_user("bob"))
+        self.assertEqual(client.post("/logout/").status_code, 403)
+        self.assertIn("_auth_user_id", client.session)
+
+    def test_post_with_csrf_token_signs_out_a_local_user(self):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(get_user_model().objects.create_user("bob"))
+        page = client.get("/logout/")
+        token = page.context["csrf_token"]
+        response = client.post("/logout/", {"csrfmiddlewaretoken": str(token)})
+        self.assertRedirects(response, "/", fetch_redirect_response=False)
+        self.assertNotIn("_auth_user_id", client.session)
+
+    def test_saml_user_is_signed_out_here_and_sent_to_the_idps_logout(self):
+        self.assertSignedIn(self.idp_initiated(self.idp_a, "idp-a"))
+        response = self.client.post("/logout/")
+        self.assertEqual(response.status_code, 302)
+        self.assertTrue(response["Location"].startswith("https://idp-a.example.com/slo/redirect?"))
+        self.assertNotIn("_auth_user_id", self.client.session)
+
+        back = self.idp_a.answer_logout(response["Location"])
+        finished = self.client.get(back.removeprefix("http://testserver"))
+        self.assertRedirects(finished, "/", fetch_redirect_response=False)

@@ -1,0 +1,136 @@
+"""Settings come from the environment; cookies work over http://127.0.0.1 and are Secure in
+production."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from django.test import SimpleTestCase
+
+from .fixtures import SamlTestCase, free_port
+
+PROJECT = Path(__file__).resolve().parent.parent
+SETTINGS_NAMES = [
+    "DEBUG",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "ALLOWED_HOSTS",
+    "SAML_BASE_URL",
+    "SAML_METADATA_ALLOW_INSECURE",
+]
+
+
+def clean_environment(**values):
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_NAMES}
+    return {**env, "DJANGO_SETTINGS_MODULE": "samlsite.settings", **values}
+
+
+def settings_under(**env):
+    """The settings samlsite computes from exactly these environment variables."""
+    script = (
+        "import json; from samlsite import settings as s; print(json.dumps({"
+        "'DEBUG': s.DEBUG, 'SECRET_KEY': s.SECRET_KEY, 'ALLOWED_HOSTS': s.ALLOWED_HOSTS,"
+        "'ENGINE': s.DATABASES['default']['ENGINE'], 'NAME': str(s.DATABASES['default']['NAME']),"
+        "'BASE_URL': s.SAML_IDPS_BASE_URL, 'INSECURE': s.SAML_IDPS_METADATA_ALLOW_INSECURE,"
+        "'SESSION_COOKIE_SECURE': s.SESSION_COOKIE_SECURE, 'SSL_REDIRECT': s.SECURE_SSL_REDIRECT,"
+        "'HSTS': s.SECURE_HSTS_SECONDS}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT,
+        env=clean_environment(**env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        raise RuntimeError(result.stderr)
+    return json.loads(result.stdout)
+
+
+class EnvironmentSettingsTests(SimpleTestCase):
+    def test_with_nothing_set_the_site_runs_locally_on_sqlite_with_debug_on(self):
+        settings = settings_under()
+        self.assertTrue(settings["DEBUG"])
+        self.assertEqual(settings["ENGINE"], "django.db.backends.sqlite3")
+        self.assertTrue(settings["NAME"].endswith("db.sqlite3"))
+        self.assertIsNone(settings["BASE_URL"])
+        self.assertFalse(settings["SESSION_COOKIE_SECURE"])
+
+    def test_debug_is_turned_off_by_0_or_false(self):
+        for value in ["0", "false", "False", "no", "off"]:
+            with self.subTest(value=value):
+                self.assertFalse(settings_under(DEBUG=value, SECRET_KEY="k")["DEBUG"])
+
+    def test_secret_key_is_required_when_debug_is_off(self):
+        with self.assertRaisesMessage(RuntimeError, "SECRET_KEY must be set when DEBUG is off"):
+            settings_under(DEBUG="0")
+
+    def test_production_settings(self):
+        settings = settings_under(
+            DEBUG="0",
+            SECRET_KEY="production-secret",
+            ALLOWED_HOSTS="sso.example.com, www.example.com",
+            DATABASE_URL="postgres://app:pw@db.example.com:5432/sso",
+            SAML_BASE_URL="https://sso.example.com/",
+            SAML_METADATA_ALLOW_INSECURE="1",
+        )
+        self.assertEqual(settings["SECRET_KEY"], "production-secret")
+        self.assertEqual(settings["ALLOWED_HOSTS"], ["sso.example.com", "www.example.com"])
+        self.assertEqual(settings["ENGINE"], "django.db.backends.postgresql")
+        self.assertEqual(settings["NAME"], "sso")
+        self.assertEqual(settings["BASE_URL"], "https://sso.example.com")
+        self.assertTrue(settings["INSECURE"])
+        self.assertTrue(settings["SESSION_COOKIE_SECURE"])
+        # TLS redirects and HSTS are opt-in, for deployments behind a TLS proxy.
+        self.assertFalse(settings["SSL_REDIRECT"])
+        self.assertEqual(settings["HSTS"], 0)
+
+    def test_runserver_with_debug_off_serves_the_admin_over_plain_http(self):
+        port = free_port()
+        with tempfile.TemporaryDirectory() as folder:
+            server = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                cwd=PROJECT,
+                env=clean_environment(
+                    DEBUG="0",
+                    SECRET_KEY="s3cret",
+                    ALLOWED_HOSTS="127.0.0.1",
+                    DATABASE_URL=f"sqlite:///{folder}/db.sqlite3",
+                ),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            try:
+                status = wait_for(f"http://127.0.0.1:{port}/admin/login/", server)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+        self.assertEqual(status, 200)
+
+
+def wait_for(url, server, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"runserver exited: {server.stderr.read().decode()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+class SamlCookieTests(SamlTestCase):
+    def test_saml_session_cookie_is_samesite_none_and_secure_even_in_development(self):
+        response = self.client.get("/saml/idp-a/login/")
+        cookie = response.cookies["saml_session"]
+        self.assertEqual(cookie["samesite"], "None")
+        self.assertTrue(cookie["secure"])
+        self.assertTrue(cookie["httponly"])
