@@ -87,6 +87,7 @@ def build_sp_config(identity_provider, urls):
     config = {
         "entityid": UNBOUND_ENTITY_ID,
         "service": {"sp": sp},
+        "metadata": {"inline": []},
         "accepted_time_diff": app_setting("CLOCK_SKEW"),
         # Okta, Entra ID and Google name attributes freely (FirstName, claim URIs): keep them all.
         "allow_unknown_attributes": True,
@@ -95,7 +96,7 @@ def build_sp_config(identity_provider, urls):
     }
     if identity_provider is not None:
         config["entityid"] = urls.entity_id
-        config["metadata"] = {"inline": [identity_provider.metadata_xml]}
+        config["metadata"]["inline"].append(identity_provider.metadata_xml)
         sp["allow_unsolicited"] = identity_provider.allow_idp_initiated
         sp["endpoints"] = {
             "assertion_consumer_service": [
