@@ -11,13 +11,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Migrates, registers the demo IdP by its metadata URL as soon as the server answers, and serves.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	@echo
 	@echo "To sign in to /admin/, create an admin user:  $(PY) manage.py createsuperuser"
-	@echo "Then open http://127.0.0.1:8000/"
+	@echo "Then open http://127.0.0.1:8000/ and sign in with the Demo IdP."
 	@echo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py register_demo_idp --base-url http://127.0.0.1:8000 & \
+	exec $(PY) manage.py runserver 127.0.0.1:8000
 
 test: $(VENV)/.installed
 	$(PY) manage.py test --noinput

@@ -13,7 +13,9 @@ class IdentityProviderForm(forms.ModelForm):
 
     class Meta:
         model = IdentityProvider
-        fields = ["slug", "name", "metadata_url", "metadata_xml", "enabled", "allow_idp_initiated"]
+        # What registers an IdP; everything else has a default (the admin's change form adds
+        # the other fields through its fieldsets).
+        fields = ["slug", "name", "metadata_url", "metadata_xml"]
         widgets = {"metadata_xml": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})}
 
     def clean(self):

@@ -41,11 +41,15 @@ class LoginRefused(Exception):
 
 
 class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
-    """Resolves the URL's slug to an enabled IdP before anything else: 404 otherwise."""
+    """Resolves the URL's slug to an enabled IdP before anything else: 404 otherwise.
 
-    def dispatch(self, request, *args, **kwargs):
+    It hooks setup(), not dispatch(), so that djangosaml2's decorators on dispatch (csrf_exempt
+    on the ACS and the SLS) stay in force.
+    """
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
         identity_provider_for(request)
-        return super().dispatch(request, *args, **kwargs)
 
 
 class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):

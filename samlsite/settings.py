@@ -48,6 +48,12 @@ INSTALLED_APPS = [
     "saml_idps",
 ]
 
+# The local demo IdP (samlsite/demo_idp) signs anyone in: on by default only with DEBUG on.
+DEMO_IDP = env_flag("DEMO_IDP", default=DEBUG)
+DEMO_IDP_KEY_DIR = Path(os.environ.get("DEMO_IDP_KEY_DIR", BASE_DIR / "var" / "demo_idp"))
+if DEMO_IDP:
+    INSTALLED_APPS.append("samlsite.demo_idp")
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -98,6 +104,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# The test runner judges the system checks by DEBUG as configured here, not the DEBUG=False it
+# forces while tests run (see samlsite/test_runner.py).
+TEST_RUNNER = "samlsite.test_runner.ConfiguredChecksRunner"
 
 # --- Authentication -------------------------------------------------------------------------
 

@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path
 
@@ -5,3 +6,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("saml_idps.urls")),
 ]
+
+if apps.is_installed("samlsite.demo_idp"):
+    urlpatterns.append(path("demo-idp/", include("samlsite.demo_idp.urls")))

@@ -3,6 +3,7 @@
 import base64
 
 from django.contrib.auth import get_user_model
+from django.test import Client
 from saml2.saml import NAMEID_FORMAT_TRANSIENT
 
 from saml_idps.models import ConsumedAssertion, IdentityLink
@@ -61,6 +62,12 @@ class IdpInitiatedLoginTests(SamlTestCase):
         response = self.idp_initiated(self.idp_a, "idp-a")
         self.assertSignedIn(response)
         self.assertEqual(response["Location"], "/user/")
+
+    def test_the_acs_accepts_the_idps_cross_site_post_without_a_csrf_token(self):
+        browser = Client(enforce_csrf_checks=True)
+        response = self.idp_initiated(self.idp_a, "idp-a", client=browser)
+        self.assertEqual(response.status_code, 302)
+        self.assertIn("_auth_user_id", browser.session)
 
     def test_alias_url_from_the_okta_guide_is_an_acs(self):
         saml_response = self.idp_a.response(f"{SITE}/saml/sso/idp-a", sp_entity_id("idp-a"))
