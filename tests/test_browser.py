@@ -1,0 +1,74 @@
+"""Every flow in a real browser: Chromium, the live site, and the demo IdP."""
+
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from .browser import BrowserTestCase
+
+
+class BrowserFlowTests(BrowserTestCase):
+    def sign_in_as(self, person, through="Demo IdP"):
+        self.open("/")
+        self.page.get_by_role("link", name=f"Sign in with {through}").click()
+        self.page.get_by_role("button", name=person).click()
+        self.page.wait_for_url(f"{self.live_server_url}/user/")
+
+    def test_sp_initiated_login_from_the_home_page_lands_on_the_user_page(self):
+        self.sign_in_as("Alice Anderson")
+        expect(self.page.locator("h1")).to_have_text("Authenticated user")
+        expect(self.page.locator(".facts")).to_contain_text("alice@example.com")
+        expect(self.page.locator(".facts")).to_contain_text("Demo IdP")
+        expect(self.page.locator("table.attributes")).to_contain_text("Everyone, Engineering")
+
+    def test_saml_cookie_is_samesite_none_and_secure_and_kept_over_http_127_0_0_1(self):
+        self.open("/saml/demo/login/")
+        cookie = next(c for c in self.context.cookies() if c["name"] == "saml_session")
+        self.assertEqual((cookie["sameSite"], cookie["secure"]), ("None", True))
+
+    def test_idp_initiated_login_from_the_demo_idps_page(self):
+        self.open("/demo-idp/demo/")
+        self.page.get_by_label("Sign in as").select_option("bob")
+        self.page.get_by_role("button", name="Open").click()
+        self.page.wait_for_url(f"{self.live_server_url}/user/")
+        expect(self.page.locator(".facts")).to_contain_text("bob@example.com")
+
+    def test_sign_out_ends_the_session_here_and_at_the_idp(self):
+        self.sign_in_as("Alice Anderson")
+        self.page.get_by_role("button", name="Sign out").click()
+        self.page.wait_for_url(f"{self.live_server_url}/")
+        expect(self.page.get_by_role("heading", name="Sign in")).to_be_visible()
+        self.open("/user/")
+        self.page.wait_for_url(f"{self.live_server_url}/?next=/user/")
+
+    def test_cancelled_login_at_the_idp_shows_a_clear_page(self):
+        self.open("/saml/demo/login/")
+        self.page.get_by_role("button", name="Cancel").click()
+        expect(self.page.locator("h1")).to_have_text("Sign-in refused")
+        expect(self.page.locator(".reason")).to_contain_text(
+            "cancelled or denied at IdP 'Demo IdP'"
+        )
+
+    def test_admin_registers_a_second_idp_by_metadata_url_then_signs_in_through_it(self):
+        get_user_model().objects.create_superuser("admin", "admin@example.com", "correct horse")
+        self.open("/admin/")
+        self.page.get_by_label("Username").fill("admin")
+        self.page.get_by_label("Password").fill("correct horse")
+        self.page.get_by_role("button", name="Log in").click()
+        self.open("/admin/saml_idps/identityprovider/add/")
+        self.page.locator("input[name=slug]").fill("acme")
+        self.page.locator("input[name=name]").fill("Acme")
+        self.page.locator("input[name=metadata_url]").fill(
+            f"{self.live_server_url}/demo-idp/acme/metadata/"
+        )
+        self.page.locator("input[name=_save]").click()
+        expect(self.page.locator(".messagelist")).to_contain_text("was added successfully")
+
+        self.page.get_by_role("button", name="Log out").click()
+        self.sign_in_as("Carol Chen", through="Acme")
+        expect(self.page.locator(".facts")).to_contain_text("Acme")
+        self.assertTrue(
+            get_user_model()
+            .objects.filter(saml_identities__identity_provider__slug="acme")
+            .exists()
+        )
+        expect(self.page.locator(".facts")).to_contain_text("carol@example.org")

@@ -1,0 +1,79 @@
+"""The local demo IdP: registration by its metadata URL, and bad input to its endpoints."""
+
+import io
+import tempfile
+import unittest
+from pathlib import Path
+
+from django.apps import apps
+from django.core.management import call_command
+from django.test import LiveServerTestCase, TestCase, override_settings
+
+from saml_idps import metadata
+from saml_idps.models import IdentityProvider
+
+if not apps.is_installed("samlsite.demo_idp"):
+    raise unittest.SkipTest("the demo IdP is installed only with DEBUG or DEMO_IDP on")
+
+from samlsite.demo_idp.checks import check_not_in_production  # noqa: E402
+
+KEY_DIR = tempfile.mkdtemp(prefix="demo-idp-keys-")
+
+
+@override_settings(DEMO_IDP_KEY_DIR=Path(KEY_DIR), SAML_IDPS_METADATA_ALLOW_INSECURE=True)
+class RegisterDemoIdpTests(LiveServerTestCase):
+    host = "127.0.0.1"
+
+    def register(self):
+        output = io.StringIO()
+        call_command("register_demo_idp", base_url=self.live_server_url, stdout=output)
+        return output.getvalue()
+
+    def test_registers_slug_demo_from_its_metadata_url(self):
+        self.assertIn("Registered the demo IdP", self.register())
+        row = IdentityProvider.objects.get(slug="demo")
+        self.assertEqual(row.entity_id, f"{self.live_server_url}/demo-idp/demo/metadata/")
+        self.assertEqual(row.metadata_url, row.entity_id)
+
+    def test_running_it_twice_changes_nothing(self):
+        self.register()
+        before = IdentityProvider.objects.values().get(slug="demo")
+        self.assertIn("up to date", self.register())
+        self.assertEqual(IdentityProvider.objects.values().get(slug="demo"), before)
+
+
+@override_settings(DEMO_IDP_KEY_DIR=Path(KEY_DIR))
+class DemoIdpEndpointTests(TestCase):
+    def test_metadata_is_idp_metadata_with_a_signing_certificate(self):
+        response = self.client.get("/demo-idp/demo/metadata/")
+        document = metadata.parse(response.content)
+        self.assertEqual(document.entity_id, "http://testserver/demo-idp/demo/metadata/")
+        self.assertEqual(len(document.signing_certificates), 1)
+
+    def test_sign_in_page_refuses_a_missing_or_garbage_request(self):
+        for query in ["", "?SAMLRequest=garbage", "?SAMLRequest=" + "A" * 64]:
+            with self.subTest(query=query):
+                response = self.client.get(f"/demo-idp/demo/sso/redirect/{query}")
+                self.assertContains(response, "AuthnRequest", status_code=400)
+
+    def test_answer_without_a_valid_request_is_refused(self):
+        response = self.client.post(
+            "/demo-idp/demo/sign-in/", {"SAMLRequest": "x", "binding": "redirect", "user": "alice"}
+        )
+        self.assertEqual(response.status_code, 400)
+
+    def test_launch_to_an_unknown_app_is_refused(self):
+        response = self.client.post(
+            "/demo-idp/demo/launch/", {"app": "https://evil.example/", "user": "alice"}
+        )
+        self.assertContains(response, "Pick one of the apps", status_code=400)
+
+    def test_logout_with_a_garbage_request_is_refused(self):
+        response = self.client.get("/demo-idp/demo/slo/?SAMLRequest=garbage")
+        self.assertContains(response, "not a valid logout request", status_code=400)
+
+    def test_system_check_errors_when_enabled_with_debug_off(self):
+        with override_settings(DEBUG=False):
+            self.assertEqual([e.id for e in check_not_in_production(None)], ["demo_idp.E001"])
+        with override_settings(DEBUG=True):
+            self.assertEqual(check_not_in_production(None), [])
