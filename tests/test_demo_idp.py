@@ -1,6 +1,7 @@
 """The local demo IdP: registration by its metadata URL, and bad input to its endpoints."""
 
 import io
+import re
 import tempfile
 import unittest
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 from django.apps import apps
 from django.core.management import call_command
 from django.test import LiveServerTestCase, TestCase, override_settings
+from saml2 import BINDING_HTTP_POST
 
 from saml_idps import metadata
 from saml_idps.models import IdentityProvider
@@ -42,8 +44,29 @@ class RegisterDemoIdpTests(LiveServerTestCase):
         self.assertEqual(IdentityProvider.objects.values().get(slug="demo"), before)
 
 
+def hidden_inputs(html):
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html))
+
+
 @override_settings(DEMO_IDP_KEY_DIR=Path(KEY_DIR))
 class DemoIdpEndpointTests(TestCase):
+    @override_settings(SAML_DEFAULT_BINDING=BINDING_HTTP_POST)
+    def test_login_through_the_http_post_binding(self):
+        demo = IdentityProvider(slug="demo", name="Demo IdP")
+        metadata.apply(demo, metadata.parse(self.client.get("/demo-idp/demo/metadata/").content))
+        demo.save()
+
+        request_form = self.client.get("/saml/demo/login/").content.decode()
+        self.assertIn('action="http://testserver/demo-idp/demo/sso/post/"', request_form)
+        sign_in_page = self.client.post("/demo-idp/demo/sso/post/", hidden_inputs(request_form))
+        self.assertContains(sign_in_page, "Alice Anderson")
+
+        fields = {**hidden_inputs(sign_in_page.content.decode()), "user": "alice"}
+        response_form = self.client.post("/demo-idp/demo/sign-in/", fields).content.decode()
+        signed_in = self.client.post("/saml/demo/acs/", hidden_inputs(response_form))
+        self.assertRedirects(signed_in, "/user/", fetch_redirect_response=False)
+        self.assertIn("_auth_user_id", self.client.session)
+
     def test_metadata_is_idp_metadata_with_a_signing_certificate(self):
         response = self.client.get("/demo-idp/demo/metadata/")
         document = metadata.parse(response.content)

@@ -186,3 +186,10 @@ class UnknownOrDisabledIdpTests(SamlTestCase):
         self.assertContains(page, "Sign in with IDP-A")
         self.assertNotContains(page, "Sign in with IDP-B")
         self.assertContains(page, 'href="/saml/idp-a/login/"')
+
+
+class NotFoundPageTests(SamlTestCase):
+    def test_unknown_idp_gets_a_plain_words_404_page(self):
+        response = self.client.get("/saml/nope/login/")
+        self.assertContains(response, "No enabled identity provider by that name.", status_code=404)
+        self.assertContains(response, "home page", status_code=404)

@@ -2,6 +2,7 @@
 in as any of its demo users."""
 
 import base64
+from urllib.parse import urlsplit
 
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
@@ -55,7 +56,8 @@ def single_sign_on(request, tenant, binding):
             "tenant": tenant,
             "idp_name": tenant_name(tenant),
             "users": DEMO_USERS,
-            "sp_name": server.metadata.name(authn_request.issuer.text) or authn_request.issuer.text,
+            "sp_entity_id": authn_request.issuer.text,
+            "sp_host": urlsplit(authn_request.issuer.text).netloc or authn_request.issuer.text,
             "saml_request": data["SAMLRequest"],
             "binding": binding,
             "relay_state": data.get("RelayState", ""),
