@@ -1,41 +1,74 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
+from . import metadata
 from .config import sp_urls
 from .forms import IdentityProviderForm
-from .models import IdentityLink, IdentityProvider
+from .models import IdentityLink, IdentityProvider, MetadataChange
+
+
+class MetadataChangeInline(admin.TabularInline):
+    model = MetadataChange
+    fields = ["changed_at", "source", "summary"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "metadata history"
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(IdentityProvider)
 class IdentityProviderAdmin(admin.ModelAdmin):
     form = IdentityProviderForm
     change_form_template = "admin/saml_idps/identityprovider/change_form.html"
-    list_display = [
-        "name",
-        "slug",
-        "entity_id",
-        "enabled",
-        "allow_idp_initiated",
-        "metadata_fetched_at",
-    ]
+    list_display = ["name", "slug", "entity_id", "enabled", "metadata_status", "certificates"]
     list_filter = ["enabled", "allow_idp_initiated"]
     search_fields = ["name", "slug", "entity_id"]
-    readonly_fields = ["entity_id", "metadata_fetched_at", "last_error", "created_at", "updated_at"]
-    prepopulated_fields = {"slug": ["name"]}
+    actions = ["refresh_metadata"]
+    inlines = [MetadataChangeInline]
+    readonly_fields = [
+        "entity_id",
+        "metadata_status",
+        "certificates",
+        "metadata_fetched_at",
+        "metadata_valid_until",
+        "metadata_refresh_at",
+        "created_at",
+        "updated_at",
+    ]
+    trust_fields = ["aggregate_entity_id", "metadata_signing_certificate"]
     add_fieldsets = [
         (None, {"fields": ["slug", "name", "metadata_url"]}),
         ("Or paste the metadata instead of a URL", {"fields": ["metadata_xml"]}),
+        ("Metadata trust (optional)", {"fields": trust_fields, "classes": ["collapse"]}),
     ]
     fieldsets = [
         (None, {"fields": ["slug", "name", "metadata_url", "enabled", "allow_idp_initiated"]}),
         (
             "Metadata",
-            {"fields": ["entity_id", "metadata_fetched_at", "last_error", "metadata_xml"]},
+            {
+                "fields": [
+                    "entity_id",
+                    "metadata_status",
+                    "certificates",
+                    "metadata_fetched_at",
+                    "metadata_valid_until",
+                    "metadata_refresh_at",
+                    "metadata_xml",
+                ]
+            },
         ),
+        ("Metadata trust", {"fields": trust_fields, "classes": ["collapse"]}),
         ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         identity_provider = self.get_object(request, object_id)
@@ -45,6 +78,42 @@ class IdentityProviderAdmin(admin.ModelAdmin):
                 "sp_urls": sp_urls(identity_provider, request),
             }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="metadata")
+    def metadata_status(self, identity_provider):
+        if identity_provider.metadata_expired:
+            return format_html(
+                '<strong class="errornote">Expired {:%Y-%m-%d %H:%M} UTC: logins refused</strong>'
+                "{}",
+                identity_provider.metadata_valid_until,
+                f" (last refresh: {identity_provider.last_error})"
+                if identity_provider.last_error
+                else "",
+            )
+        if identity_provider.last_error:
+            return format_html(
+                "Refresh failed, last good copy in use: {}", identity_provider.last_error
+            )
+        return "OK"
+
+    @admin.display(description="signing certificates")
+    def certificates(self, identity_provider):
+        return format_html_join(
+            "",
+            "<div>{}<br><small>SHA-256 {}</small><br><small>expires {}</small></div>",
+            (
+                (c["subject"], c["sha256"], c["not_after"][:10])
+                for c in identity_provider.signing_certificates
+            ),
+        )
+
+    @admin.action(description="Refresh metadata now")
+    def refresh_metadata(self, request, queryset):
+        for identity_provider in queryset:
+            result = metadata.refresh(identity_provider)
+            level = messages.ERROR if result.outcome == "error" else messages.SUCCESS
+            detail = f": {result.detail}" if result.detail else ""
+            self.message_user(request, f"{identity_provider.slug}: {result.outcome}{detail}", level)
 
 
 @admin.register(IdentityLink)

@@ -3,12 +3,21 @@ from django import forms
 from . import metadata
 from .models import IdentityProvider
 
+# Fields whose change means the metadata must be fetched (or parsed) and checked again.
+METADATA_SOURCES = [
+    "metadata_url",
+    "metadata_xml",
+    "aggregate_entity_id",
+    "metadata_signing_certificate",
+]
+
 
 class IdentityProviderForm(forms.ModelForm):
     """Registers an IdP from its metadata URL or pasted metadata XML.
 
     The metadata is fetched and checked while the form is cleaned, so a bad URL or document is
-    a form error and nothing is saved.
+    a form error and nothing is saved. The change is recorded in the IdP's metadata history
+    once the row is saved.
     """
 
     class Meta:
@@ -18,33 +27,50 @@ class IdentityProviderForm(forms.ModelForm):
         fields = ["slug", "name", "metadata_url", "metadata_xml"]
         widgets = {"metadata_xml": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})}
 
+    change_summary = ""
+
+    def clean_metadata_signing_certificate(self):
+        pem = self.cleaned_data["metadata_signing_certificate"]
+        try:
+            return metadata.load_pinned_certificate(pem) if pem.strip() else ""
+        except metadata.MetadataError as error:
+            raise forms.ValidationError(str(error)) from error
+
     def clean(self):
         cleaned_data = super().clean()
         url = cleaned_data.get("metadata_url", "")
         xml = (cleaned_data.get("metadata_xml") or "").strip()
-        pasted = xml and "metadata_xml" in self.changed_data
         if not url and not xml:
             if "metadata_url" not in self.errors:
                 raise forms.ValidationError(
                     "Enter the IdP's metadata URL, or paste its metadata XML."
                 )
             return cleaned_data
-        if not pasted and not (
-            url and (self.instance.pk is None or "metadata_url" in self.changed_data)
+        if self.errors or not (
+            self.instance.pk is None or set(METADATA_SOURCES) & set(self.changed_data)
         ):
-            return cleaned_data  # the stored metadata stays as it is
+            return cleaned_data  # invalid already, or the stored metadata stays as it is
+        pasted = xml and "metadata_xml" in self.changed_data
         field = "metadata_xml" if pasted else "metadata_url"
+        entity_id = cleaned_data.get("aggregate_entity_id", self.instance.aggregate_entity_id)
+        pinned = cleaned_data.get(
+            "metadata_signing_certificate", self.instance.metadata_signing_certificate
+        )
         try:
-            document = metadata.parse(xml) if pasted else metadata.load_from_url(url)
+            fetched = None if pasted else metadata.fetch(url)
+            document = metadata.parse(xml if pasted else fetched.body, entity_id, pinned)
+            metadata.check_replacement(self.instance, document)
         except metadata.MetadataError as error:
             self.add_error(field, str(error))
             return cleaned_data
-        others = IdentityProvider.objects.filter(entity_id=document.entity_id)
-        if others.exclude(pk=self.instance.pk).exists():
-            self.add_error(
-                field, f"Another identity provider already has the entity ID {document.entity_id}."
-            )
-            return cleaned_data
-        metadata.apply(self.instance, document, source_url="" if pasted else url)
+        self.change_summary = metadata.describe_changes(self.instance.metadata_xml, document)
+        self.change_source = "" if pasted else url
+        metadata.apply(self.instance, document, fetched)
         cleaned_data["metadata_xml"] = document.xml
         return cleaned_data
+
+    def _save_m2m(self):
+        # Django calls this once the row is saved, also when the admin saves with commit=False.
+        super()._save_m2m()
+        if self.change_summary:
+            metadata.record_change(self.instance, self.change_source, self.change_summary)

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class IdentityProvider(models.Model):
@@ -27,6 +28,18 @@ class IdentityProvider(models.Model):
         help_text="The last good copy of the IdP's metadata. Paste it here instead of a URL.",
     )
     entity_id = models.CharField("IdP entity ID", max_length=1024, unique=True, editable=False)
+    aggregate_entity_id = models.CharField(
+        "entity ID in an aggregate",
+        max_length=1024,
+        blank=True,
+        help_text="Only for a metadata URL serving many entities (an EntitiesDescriptor, as "
+        "federations publish): the entity ID of this IdP in it.",
+    )
+    metadata_signing_certificate = models.TextField(
+        "pinned metadata signing certificate",
+        blank=True,
+        help_text="Optional PEM certificate. When set, metadata not signed with it is refused.",
+    )
     enabled = models.BooleanField(default=True)
     allow_idp_initiated = models.BooleanField(
         "allow IdP-initiated login",
@@ -34,6 +47,20 @@ class IdentityProvider(models.Model):
         help_text="Accept unsolicited responses, as sent by an app tile on the Okta dashboard.",
     )
     metadata_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    metadata_valid_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="The metadata's validUntil."
+    )
+    metadata_refresh_at = models.DateTimeField(
+        "next refresh", null=True, blank=True, editable=False, db_index=True
+    )
+    metadata_etag = models.CharField(max_length=256, blank=True, editable=False)
+    metadata_last_modified = models.CharField(max_length=64, blank=True, editable=False)
+    # What the metadata_xml says of its signing certificates, kept for the admin list and the
+    # expiry check, which must not parse thousands of documents.
+    signing_certificates = models.JSONField(default=list, blank=True, editable=False)
+    certificates_expire_at = models.DateTimeField(
+        null=True, blank=True, editable=False, db_index=True
+    )
     last_error = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -44,6 +71,27 @@ class IdentityProvider(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def metadata_expired(self):
+        return self.metadata_valid_until is not None and self.metadata_valid_until <= timezone.now()
+
+
+class MetadataChange(models.Model):
+    """A new copy of an IdP's metadata that was applied: when, from where, and what changed."""
+
+    identity_provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="metadata_changes"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=2000, help_text="The metadata URL, or 'pasted XML'.")
+    summary = models.TextField()
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.identity_provider.slug} at {self.changed_at:%Y-%m-%d %H:%M}"
 
 
 class IdentityLink(models.Model):

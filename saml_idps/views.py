@@ -11,6 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
 from djangosaml2.cache import OutstandingQueriesCache
 from saml2.response import (
@@ -41,15 +43,25 @@ class LoginRefused(Exception):
 
 
 class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
-    """Resolves the URL's slug to an enabled IdP before anything else: 404 otherwise.
-
-    It hooks setup(), not dispatch(), so that djangosaml2's decorators on dispatch (csrf_exempt
-    on the ACS and the SLS) stay in force.
-    """
+    """Binds a djangosaml2 view to the enabled IdP of the URL's slug (404 otherwise), and
+    refuses to work with metadata whose validUntil has passed."""
 
     def setup(self, request, *args, **kwargs):
         super().setup(request, *args, **kwargs)
         identity_provider_for(request)
+
+    def dispatch(self, request, *args, **kwargs):
+        identity_provider = request.identity_provider
+        if identity_provider.metadata_expired:
+            reason = (
+                f"The metadata of IdP '{identity_provider.name}' expired on "
+                f"{identity_provider.metadata_valid_until:%Y-%m-%d %H:%M} UTC and no fresh copy "
+                "could be fetched, so sign-in through it is refused. An admin should refresh its "
+                "metadata (Admin › Identity providers › Refresh metadata now)."
+            )
+            logger.warning("IdP %s: %s", identity_provider.slug, reason)
+            return refusal_page(request, identity_provider, reason, status=503)
+        return super().dispatch(request, *args, **kwargs)
 
 
 class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
@@ -65,6 +77,9 @@ class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
         return response
 
 
+# The IdP posts here from its own site, without our CSRF token. djangosaml2 exempts its views
+# on their dispatch(); IdentityProviderMixin overrides dispatch(), so it is said again here.
+@method_decorator(csrf_exempt, name="dispatch")
 class AssertionConsumerServiceView(
     IdentityProviderMixin, djangosaml2_views.AssertionConsumerServiceView
 ):
@@ -92,12 +107,7 @@ class AssertionConsumerServiceView(
             str(self.refusal) if self.refusal else describe_failure(exception, identity_provider)
         )
         logger.warning("Login through IdP %s refused: %s", identity_provider.slug, reason)
-        return render(
-            request,
-            "saml_idps/login_error.html",
-            {"identity_provider": identity_provider, "reason": reason},
-            status=status,
-        )
+        return refusal_page(request, identity_provider, reason, status)
 
     def customize_session(self, user, session_info):
         self.request.session[SESSION_IDP_SLUG] = self.request.identity_provider.slug
@@ -108,6 +118,7 @@ class MetadataView(IdentityProviderMixin, djangosaml2_views.MetadataView):
     pass
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # as on the ACS
 class SingleLogoutServiceView(IdentityProviderMixin, djangosaml2_views.LogoutView):
     pass
 
@@ -147,6 +158,15 @@ def user(request):
             "identity_provider": IdentityProvider.objects.filter(slug=slug).first(),
             "attributes": sorted(attributes.items()),
         },
+    )
+
+
+def refusal_page(request, identity_provider, reason, status):
+    return render(
+        request,
+        "saml_idps/login_error.html",
+        {"identity_provider": identity_provider, "reason": reason},
+        status=status,
     )
 
 

@@ -117,6 +117,8 @@ class AdminRegistrationTests(TestCase):
                 "metadata_url": row.metadata_url,
                 "metadata_xml": row.metadata_xml,
                 "allow_idp_initiated": "on",
+                "metadata_changes-TOTAL_FORMS": "0",
+                "metadata_changes-INITIAL_FORMS": "0",
             },
         )
         self.assertEqual(response.status_code, 302)

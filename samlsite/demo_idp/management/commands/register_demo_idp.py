@@ -32,16 +32,13 @@ class Command(BaseCommand):
             form.save()
             self.stdout.write(f"Registered the demo IdP (slug 'demo') from {url}")
             return
-        try:
-            document = metadata.load_from_url(url)
-        except metadata.MetadataError as error:
-            raise CommandError(f"Could not refresh the demo IdP: {error}") from error
-        if document.xml == existing.metadata_xml:
+        result = metadata.refresh(existing)
+        if result.outcome == "error":
+            raise CommandError(f"Could not refresh the demo IdP: {result.detail}")
+        if result.outcome == "unchanged":
             self.stdout.write("The demo IdP (slug 'demo') is registered and up to date.")
-            return
-        metadata.apply(existing, document, source_url=url)
-        existing.save()
-        self.stdout.write(f"Updated the demo IdP's metadata from {url}")
+        else:
+            self.stdout.write(f"Updated the demo IdP's metadata from {url}: {result.detail}")
 
 
 def wait_for(url, seconds):
