@@ -81,19 +81,15 @@ class IdentityProviderAdmin(admin.ModelAdmin):
 
     @admin.display(description="metadata")
     def metadata_status(self, identity_provider):
+        error = identity_provider.last_error
         if identity_provider.metadata_expired:
             return format_html(
-                '<strong class="errornote">Expired {:%Y-%m-%d %H:%M} UTC: logins refused</strong>'
-                "{}",
-                identity_provider.metadata_valid_until,
-                f" (last refresh: {identity_provider.last_error})"
-                if identity_provider.last_error
-                else "",
+                "<strong>Expired {} UTC: logins refused.</strong> {}",
+                f"{identity_provider.metadata_valid_until:%Y-%m-%d %H:%M}",
+                f"Last refresh: {error}" if error else "Refresh it now.",
             )
-        if identity_provider.last_error:
-            return format_html(
-                "Refresh failed, last good copy in use: {}", identity_provider.last_error
-            )
+        if error:
+            return format_html("Refresh failed, the last good copy is in use. {}", error)
         return "OK"
 
     @admin.display(description="signing certificates")
@@ -113,7 +109,7 @@ class IdentityProviderAdmin(admin.ModelAdmin):
             result = metadata.refresh(identity_provider)
             level = messages.ERROR if result.outcome == "error" else messages.SUCCESS
             detail = f": {result.detail}" if result.detail else ""
-            self.message_user(request, f"{identity_provider.slug}: {result.outcome}{detail}", level)
+            self.message_user(request, f"{identity_provider}: {result.outcome}{detail}", level)
 
 
 @admin.register(IdentityLink)

@@ -1,5 +1,11 @@
-from django.core.checks import Error, register
+from datetime import datetime, timedelta
+
+from django.core.checks import Error, Warning, register
+from django.db import DatabaseError
+from django.utils import timezone
 from saml2.sigver import SigverError, get_xmlsec_binary
+
+from .conf import app_setting
 
 
 @register()
@@ -16,3 +22,30 @@ def check_xmlsec1(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_certificate_expiry(app_configs, **kwargs):
+    """Warn about IdP signing certificates that expire soon: once one has, its IdP's signed
+    responses no longer verify unless its metadata brought a successor."""
+    from .models import IdentityProvider
+
+    limit = timezone.now() + timedelta(days=app_setting("CERTIFICATE_WARNING_DAYS"))
+    try:
+        expiring = list(
+            IdentityProvider.objects.filter(enabled=True, certificates_expire_at__lt=limit)
+        )
+    except DatabaseError:  # not migrated yet: nothing to warn about
+        return []
+    return [
+        Warning(
+            f"A signing certificate of IdP '{idp.slug}' expires on {c['not_after'][:10]}: "
+            f"{c['subject']} (SHA-256 {c['sha256']}).",
+            hint="Ask the IdP's admin for its new certificate, then refresh the IdP's metadata.",
+            obj=idp,
+            id="saml_idps.W001",
+        )
+        for idp in expiring
+        for c in idp.signing_certificates
+        if datetime.fromisoformat(c["not_after"]) < limit
+    ]

@@ -13,6 +13,8 @@ SAML_IDPS_CLOCK_SKEW
     Seconds of clock difference tolerated between us and an IdP.
 SAML_IDPS_REPLAY_WINDOW
     Seconds a consumed assertion ID is remembered when the assertion states no NotOnOrAfter.
+SAML_IDPS_CERTIFICATE_WARNING_DAYS
+    The system check warns about IdP signing certificates expiring within this many days (30).
 """
 
 from django.conf import settings
@@ -24,6 +26,7 @@ DEFAULTS = {
     "METADATA_TIMEOUT": (5, 15),
     "CLOCK_SKEW": 60,
     "REPLAY_WINDOW": 24 * 60 * 60,
+    "CERTIFICATE_WARNING_DAYS": 30,
 }
 
 

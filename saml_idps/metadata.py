@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from xml.etree.ElementTree import ParseError
 
 import requests
+import urllib3
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from defusedxml import DefusedXmlException
@@ -158,18 +159,24 @@ class PinnedAddressAdapter(HTTPAdapter):
 
 def read_capped(response, deadline):
     """The decoded body (gzip included), refused once it grows past the size cap or the
-    deadline passes: a slow drip cannot hold us past the timeouts."""
+    deadline passes. It reads what has arrived as it arrives, so a server dripping a byte at a
+    time cannot hold us past the deadline by keeping each single read under the timeout."""
     limit = app_setting("METADATA_MAX_BYTES")
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise MetadataError(f"The metadata is larger than the {limit} byte limit.")
     body = bytearray()
-    for chunk in response.iter_content(chunk_size=16 * 1024):
-        body.extend(chunk)
-        if len(body) > limit:
-            raise MetadataError(f"The metadata is larger than the {limit} byte limit.")
-        if time.monotonic() > deadline:
-            raise MetadataError("The metadata server did not answer in time.")
+    try:
+        while chunk := response.raw.read1(16 * 1024, decode_content=True):
+            body.extend(chunk)
+            if len(body) > limit:
+                raise MetadataError(f"The metadata is larger than the {limit} byte limit.")
+            if time.monotonic() > deadline:
+                raise MetadataError("The metadata server did not answer in time.")
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise MetadataError("The metadata server did not answer in time.") from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise MetadataError(f"The metadata could not be read ({exc.__class__.__name__}).") from exc
     return bytes(body)
 
 

@@ -88,33 +88,54 @@ class SamlTestCase(TestCase):
         return get_user_model().objects.get(pk=self.client.session["_auth_user_id"])
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # clients hang up mid-body on purpose (size caps, timeouts)
+
+
 class MetadataServer:
     """A local HTTP server standing in for an IdP's metadata URL, running until the test ends.
 
-    ``routes``: path -> (status, content type, body); other paths answer 404."""
+    ``routes`` maps a path to ``(status, headers, body)``, or to a function that answers the
+    request itself (for slow or broken servers). An ``ETag`` header is honoured with 304.
+    Other paths answer 404. ``requests`` records the headers of every request received.
+    """
 
     def __init__(self, test_case, routes):
-        routes = dict(routes)
+        self.routes = dict(routes)
+        self.requests = []
+        server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                status, content_type, body = routes.get(self.path, (404, "text/plain", b"nope"))
+                server.requests.append(dict(self.headers))
+                route = server.routes.get(self.path, (404, {}, b"nope"))
+                if callable(route):
+                    return route(self)
+                status, headers, body = route
+                if "ETag" in headers and self.headers.get("If-None-Match") == headers["ETag"]:
+                    status, body = 304, b""
                 self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
         test_case.addCleanup(self.httpd.server_close)
         test_case.addCleanup(self.httpd.shutdown)
 
     def url(self, path):
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+
+def xml_route(document, **headers):
+    body = document.encode() if isinstance(document, str) else document
+    return (200, {"Content-Type": "application/samlmetadata+xml", **headers}, body)
 
 
 def free_port():

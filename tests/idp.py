@@ -7,10 +7,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
-from saml2.metadata import entity_descriptor
+from saml2.metadata import entity_descriptor, sign_entity_descriptor
 from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.samlp import STATUS_AUTHN_FAILED
 from saml2.server import Server
+from saml2.sigver import security_context
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from saml_idps.certificates import generate_self_signed
@@ -29,11 +30,12 @@ PASSWORD_AUTHN = {
 class TestIdentityProvider:
     """An IdP at ``base_url`` that signs responses with its own freshly generated key."""
 
-    def __init__(self, name="idp-a", base_url=None):
-        self.base_url = base_url or f"https://{name}.example.com"
-        self.entity_id = f"{self.base_url}/metadata"
+    def __init__(self, name="idp-a", entity_id=None):
+        self.base_url = f"https://{name}.example.com"
+        self.entity_id = entity_id or f"{self.base_url}/metadata"
         folder = Path(tempfile.mkdtemp(prefix=f"test-idp-{name}-"))
         key_pem, cert_pem = generate_self_signed(name)
+        self.certificate_pem = cert_pem.decode()
         (folder / "idp.key").write_bytes(key_pem)
         (folder / "idp.crt").write_bytes(cert_pem)
         self.config = IdPConfig()
@@ -81,6 +83,13 @@ class TestIdentityProvider:
     @property
     def metadata_xml(self):
         return str(entity_descriptor(self.config))
+
+    def signed_metadata_xml(self):
+        """The metadata with an enveloped signature made with this IdP's key."""
+        _, xml = sign_entity_descriptor(
+            entity_descriptor(self.config), None, security_context(self.config)
+        )
+        return xml
 
     def response(
         self,

@@ -5,7 +5,7 @@ from django.test import TestCase, override_settings
 
 from saml_idps.models import IdentityProvider
 
-from .fixtures import MetadataServer, closed_port_url, register, shared_idp
+from .fixtures import MetadataServer, closed_port_url, register, shared_idp, xml_route
 
 ADD_URL = "/admin/saml_idps/identityprovider/add/"
 SP_METADATA = b"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
@@ -22,11 +22,11 @@ class AdminRegistrationTests(TestCase):
         self.server = MetadataServer(
             self,
             {
-                "/metadata": (200, "application/xml", self.idp.metadata_xml.encode()),
-                "/html": (200, "text/html", b"<html><body>Sign in</body></html>"),
-                "/not-xml": (200, "text/plain", b"this is not XML at all"),
-                "/sp": (200, "application/xml", SP_METADATA),
-                "/down": (500, "text/plain", b"oops"),
+                "/metadata": xml_route(self.idp.metadata_xml),
+                "/html": (200, {"Content-Type": "text/html"}, b"<html><body>Hi</body></html>"),
+                "/not-xml": (200, {"Content-Type": "text/plain"}, b"this is not XML at all"),
+                "/sp": xml_route(SP_METADATA),
+                "/down": (500, {}, b"oops"),
             },
         )
 
