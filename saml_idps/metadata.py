@@ -8,6 +8,7 @@ import base64
 import binascii
 import calendar
 import ipaddress
+import os
 import socket
 import tempfile
 import time
@@ -111,7 +112,12 @@ def fetch(url, etag="", last_modified=""):
     connect_timeout, read_timeout = app_setting("METADATA_TIMEOUT")
     deadline = time.monotonic() + connect_timeout + read_timeout
     with requests.Session() as session:
-        session.trust_env = False  # no proxies or netrc from the environment
+        # No proxy or netrc from the environment: we connect to the address we checked. The
+        # CA bundle an operator configured for requests still applies.
+        session.trust_env = False
+        session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
         session.mount(f"{parts.scheme}://", PinnedAddressAdapter(hostname))
         try:
             with session.get(

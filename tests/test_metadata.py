@@ -1,11 +1,23 @@
 """What saml_idps.metadata accepts as IdP metadata and which URLs it will fetch."""
 
+import socket
+import ssl
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from unittest import mock
+
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from django.test import SimpleTestCase, override_settings
 
 from saml_idps import metadata
 from saml_idps.metadata import MetadataError
 
-from .fixtures import shared_idp
+from .fixtures import MetadataServer, shared_idp, xml_route
 
 MD = 'xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
 PROTOCOL = 'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"'
@@ -89,6 +101,13 @@ class CheckUrlTests(SimpleTestCase):
             "https://[::1]/metadata": "not a public address",
             "https://[::ffff:127.0.0.1]/metadata": "not a public address",
             "https://0.0.0.0/metadata": "not a public address",
+            "https://127.1/metadata": "not a public address",
+            "https://2130706433/metadata": "not a public address",
+            "https://0177.0.0.1/metadata": "not a public address",
+            "https://0x7f.0.0.1/metadata": "not a public address",
+            "https://[fe80::1]/metadata": "not a public address",
+            "https://224.0.0.1/metadata": "not a public address",
+            "https://user@idp.example.com/metadata": "user name or password",
         }
         for url, fragment in cases.items():
             with self.subTest(url=url), self.assertRaisesMessage(MetadataError, fragment):
@@ -104,3 +123,94 @@ class CheckUrlTests(SimpleTestCase):
     @override_settings(DEBUG=True)
     def test_debug_allows_http_and_loopback(self):
         metadata.check_url("http://localhost:8000/metadata")
+
+
+def fake_dns(answers):
+    """getaddrinfo for names of ours: each lookup of a name takes the next of its addresses."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        address = answers[host].pop(0)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    return mock.patch("socket.getaddrinfo", getaddrinfo)
+
+
+@override_settings(SAML_IDPS_METADATA_ALLOW_INSECURE=True)
+class FetchTests(SimpleTestCase):
+    def setUp(self):
+        self.server = MetadataServer(self, {"/metadata": xml_route("<x/>")})
+        self.port = self.server.httpd.server_address[1]
+
+    def test_host_header_names_the_urls_host(self):
+        self.assertEqual(metadata.fetch(f"http://localhost:{self.port}/metadata").body, b"<x/>")
+        self.assertEqual(self.server.requests[-1]["Host"], f"localhost:{self.port}")
+
+    def test_connects_to_the_address_that_was_checked_not_a_later_dns_answer(self):
+        # The check sees 127.0.0.2, where nothing listens; a second lookup would give the
+        # server's 127.0.0.1. Only a fetch that resolves again (DNS rebinding) reaches it.
+        with (
+            fake_dns({"rebind.test": ["127.0.0.2", "127.0.0.1"]}),
+            self.assertRaisesMessage(MetadataError, "Could not fetch the metadata"),
+        ):
+            metadata.fetch(f"http://rebind.test:{self.port}/metadata")
+        self.assertEqual(self.server.requests, [])
+
+
+class PinnedAddressAdapterTests(SimpleTestCase):
+    """Connecting to the checked address must not weaken TLS: the server's certificate is
+    still verified for the metadata URL's host name."""
+
+    def setUp(self):
+        folder = Path(tempfile.mkdtemp())
+        self.ca_file = folder / "server.pem"
+        key_file = folder / "server.key"
+        key_pem, cert_pem = tls_certificate("metadata.test")
+        self.ca_file.write_bytes(cert_pem)
+        key_file.write_bytes(key_pem)
+        server = MetadataServer(self, {"/metadata": xml_route("<x/>")})
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.ca_file, key_file)
+        server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+        self.port = server.httpd.server_address[1]
+
+    def get(self, hostname):
+        with requests.Session() as session:
+            session.trust_env = False  # as in fetch(): no CA bundle from the environment
+            session.verify = str(self.ca_file)
+            session.mount("https://", metadata.PinnedAddressAdapter(hostname))
+            return session.get(
+                f"https://127.0.0.1:{self.port}/metadata",
+                headers={"Host": f"{hostname}:{self.port}"},
+                timeout=5,
+            )
+
+    def test_certificate_for_the_host_name_is_accepted_at_the_pinned_address(self):
+        self.assertEqual(self.get("metadata.test").content, b"<x/>")
+
+    def test_certificate_for_another_host_name_is_refused(self):
+        with self.assertRaises(requests.exceptions.SSLError):
+            self.get("other.test")
+
+
+def tls_certificate(hostname):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
