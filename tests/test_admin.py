@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.test import TestCase, override_settings
 
-from saml_idps.models import IdentityProvider
+from saml_idps.models import IdentityProvider, MetadataChange
 
 from .fixtures import MetadataServer, closed_port_url, register, shared_idp, xml_route
 
@@ -50,6 +50,69 @@ class AdminRegistrationTests(TestCase):
         self.assertTrue(row.enabled and row.allow_idp_initiated)
         self.assertIsNotNone(row.metadata_fetched_at)
         self.assertEqual(self.client.get("/saml/example-okta-com/login/").status_code, 302)
+
+    def test_registration_is_recorded_in_the_metadata_history_shown_on_the_change_page(self):
+        self.add(slug="okta", name="Okta", metadata_url=self.server.url("/metadata"))
+        row = IdentityProvider.objects.get()
+        change = MetadataChange.objects.get(identity_provider=row)
+        self.assertEqual(change.source, self.server.url("/metadata"))
+        self.assertIn(f"Registered {self.idp.entity_id}.", change.summary)
+        self.assertIn("Signing certificate: CN=idp-a", change.summary)
+        page = self.client.get(f"/admin/saml_idps/identityprovider/{row.pk}/change/")
+        self.assertContains(page, "Metadata history")
+        self.assertContains(page, f"Registered {self.idp.entity_id}.")
+
+    def test_an_idp_is_taken_from_an_aggregate_when_its_entity_id_is_named(self):
+        other = shared_idp("idp-b")
+        self.server.routes["/federation"] = xml_route(
+            '<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
+            + other.metadata_xml
+            + self.idp.metadata_xml
+            + "</md:EntitiesDescriptor>"
+        )
+        url = self.server.url("/federation")
+        refused = self.add(slug="fed", name="Fed", metadata_url=url)
+        self.assertFormError(refused, "aggregate")
+        response = self.add(
+            slug="fed", name="Fed", metadata_url=url, aggregate_entity_id=self.idp.entity_id
+        )
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(IdentityProvider.objects.get().entity_id, self.idp.entity_id)
+
+    def test_a_pinned_certificate_that_is_not_pem_is_a_form_error(self):
+        response = self.add(
+            slug="x",
+            name="X",
+            metadata_url=self.server.url("/metadata"),
+            metadata_signing_certificate="MIIB...not a certificate",
+        )
+        self.assertFormError(response, "This is not a PEM certificate")
+
+    def test_a_pinned_certificate_refuses_unsigned_metadata_at_registration(self):
+        response = self.add(
+            slug="x",
+            name="X",
+            metadata_url=self.server.url("/metadata"),
+            metadata_signing_certificate=self.idp.certificate_pem,
+        )
+        self.assertFormError(response, "not signed")
+
+    def test_pasting_metadata_of_another_entity_into_an_idp_is_refused(self):
+        row = register(self.idp, "okta")
+        response = self.client.post(
+            f"/admin/saml_idps/identityprovider/{row.pk}/change/",
+            {
+                "slug": "okta",
+                "name": "Okta",
+                "metadata_xml": shared_idp("idp-b").metadata_xml,
+                "enabled": "on",
+                "metadata_changes-TOTAL_FORMS": "0",
+                "metadata_changes-INITIAL_FORMS": "0",
+            },
+        )
+        self.assertContains(response, "now describes the entity")
+        row.refresh_from_db()
+        self.assertEqual(row.entity_id, self.idp.entity_id)
 
     def test_pasted_metadata_xml_registers_an_idp(self):
         response = self.add(slug="pasted", name="Pasted", metadata_xml=self.idp.metadata_xml)
