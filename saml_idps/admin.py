@@ -4,7 +4,30 @@ from django.utils.html import format_html, format_html_join
 from . import metadata
 from .config import sp_urls
 from .forms import IdentityProviderForm
-from .models import IdentityLink, IdentityProvider, MetadataChange
+from .models import (
+    EmailDomain,
+    GroupMapping,
+    IdentityLink,
+    IdentityProvider,
+    LoginAttempt,
+    MetadataChange,
+    ProtectedGroup,
+)
+
+
+class EmailDomainInline(admin.TabularInline):
+    model = EmailDomain
+    extra = 0
+    verbose_name_plural = (
+        "email domains (this IdP signs in, creates and links only people with these addresses; "
+        '"Sign in with your work email" finds it by them)'
+    )
+
+
+class GroupMappingInline(admin.TabularInline):
+    model = GroupMapping
+    extra = 0
+    verbose_name_plural = "group mappings (values of the groups attribute -> what they grant)"
 
 
 class MetadataChangeInline(admin.TabularInline):
@@ -24,10 +47,10 @@ class IdentityProviderAdmin(admin.ModelAdmin):
     form = IdentityProviderForm
     change_form_template = "admin/saml_idps/identityprovider/change_form.html"
     list_display = ["name", "slug", "entity_id", "enabled", "metadata_status", "certificates"]
-    list_filter = ["enabled", "allow_idp_initiated"]
-    search_fields = ["name", "slug", "entity_id"]
+    list_filter = ["enabled", "allow_idp_initiated", "create_users"]
+    search_fields = ["name", "slug", "entity_id", "email_domains__domain"]
     actions = ["refresh_metadata"]
-    inlines = [MetadataChangeInline]
+    inlines = [EmailDomainInline, GroupMappingInline, MetadataChangeInline]
     readonly_fields = [
         "entity_id",
         "metadata_status",
@@ -35,6 +58,7 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         "metadata_fetched_at",
         "metadata_valid_until",
         "metadata_refresh_at",
+        "last_assertion",
         "created_at",
         "updated_at",
     ]
@@ -42,10 +66,24 @@ class IdentityProviderAdmin(admin.ModelAdmin):
     add_fieldsets = [
         (None, {"fields": ["slug", "name", "metadata_url"]}),
         ("Or paste the metadata instead of a URL", {"fields": ["metadata_xml"]}),
+        ("Attributes (optional)", {"fields": ["attribute_preset"], "classes": ["collapse"]}),
         ("Metadata trust (optional)", {"fields": trust_fields, "classes": ["collapse"]}),
     ]
     fieldsets = [
         (None, {"fields": ["slug", "name", "metadata_url", "enabled", "allow_idp_initiated"]}),
+        (
+            "Identity policy",
+            {
+                "fields": [
+                    "create_users",
+                    "attribute_preset",
+                    "attribute_mapping",
+                    "groups_attribute",
+                    "remove_unasserted_groups",
+                ]
+            },
+        ),
+        ("Last assertion received", {"fields": ["show_assertion_values", "last_assertion"]}),
         (
             "Metadata",
             {
@@ -73,10 +111,8 @@ class IdentityProviderAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         identity_provider = self.get_object(request, object_id)
         if identity_provider is not None:
-            extra_context = {
-                **(extra_context or {}),
-                "sp_urls": sp_urls(identity_provider, request),
-            }
+            urls = sp_urls(identity_provider, request)
+            extra_context = {**(extra_context or {}), "sp_urls": urls}
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="metadata")
@@ -103,6 +139,24 @@ class IdentityProviderAdmin(admin.ModelAdmin):
             ),
         )
 
+    @admin.display(description="attributes")
+    def last_assertion(self, identity_provider):
+        if identity_provider.last_assertion_at is None:
+            return "No assertion received yet."
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td></tr>",
+            (
+                (name, ", ".join(values))
+                for name, values in sorted(identity_provider.last_assertion_attributes.items())
+            ),
+        )
+        return format_html(
+            "<p>Received {} UTC</p><table><tr><th>Attribute</th><th>Values</th></tr>{}</table>",
+            f"{identity_provider.last_assertion_at:%Y-%m-%d %H:%M}",
+            rows,
+        )
+
     @admin.action(description="Refresh metadata now")
     def refresh_metadata(self, request, queryset):
         for identity_provider in queryset:
@@ -114,8 +168,47 @@ class IdentityProviderAdmin(admin.ModelAdmin):
 
 @admin.register(IdentityLink)
 class IdentityLinkAdmin(admin.ModelAdmin):
+    """Where an admin links an existing account to an IdP's NameID by hand."""
+
     list_display = ["name_id", "identity_provider", "user", "created_at", "last_login_at"]
-    list_filter = ["identity_provider"]
+    list_filter = [("identity_provider", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name_id", "user__username", "user__email"]
-    raw_id_fields = ["user"]
+    raw_id_fields = ["user", "identity_provider"]
     readonly_fields = ["created_at", "last_login_at"]
+
+
+@admin.register(LoginAttempt)
+class LoginAttemptAdmin(admin.ModelAdmin):
+    """The audit log: read-only."""
+
+    list_display = [
+        "created_at",
+        "identity_provider",
+        "outcome",
+        "reason",
+        "name_id",
+        "user",
+        "client_ip",
+    ]
+    list_filter = [
+        "outcome",
+        ("identity_provider", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+        "reason",
+    ]
+    date_hierarchy = "created_at"
+    search_fields = ["name_id", "user__username", "assertion_id", "client_ip"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProtectedGroup)
+class ProtectedGroupAdmin(admin.ModelAdmin):
+    """Groups no IdP's group mappings ever remove from a user."""

@@ -13,6 +13,10 @@ SAML_IDPS_CLOCK_SKEW
     Seconds of clock difference tolerated between us and an IdP.
 SAML_IDPS_REPLAY_WINDOW
     Seconds a consumed assertion ID is remembered when the assertion states no NotOnOrAfter.
+SAML_IDPS_AUDIT_RETENTION_DAYS
+    Login attempts older than this many days are deleted by ``prune_saml_audit_log`` (365).
+SAML_IDPS_HOME_LIST_LIMIT
+    The home page lists at most this many IdPs; with more, it offers search and discovery (20).
 SAML_IDPS_CERTIFICATE_WARNING_DAYS
     The system check warns about IdP signing certificates expiring within this many days (30).
 """
@@ -27,6 +31,8 @@ DEFAULTS = {
     "CLOCK_SKEW": 60,
     "REPLAY_WINDOW": 24 * 60 * 60,
     "CERTIFICATE_WARNING_DAYS": 30,
+    "AUDIT_RETENTION_DAYS": 365,
+    "HOME_LIST_LIMIT": 20,
 }
 
 

@@ -2,6 +2,7 @@ from django import forms
 
 from . import metadata
 from .models import IdentityProvider
+from .presets import PRESETS
 
 # Fields whose change means the metadata must be fetched (or parsed) and checked again.
 METADATA_SOURCES = [
@@ -27,6 +28,15 @@ class IdentityProviderForm(forms.ModelForm):
         fields = ["slug", "name", "metadata_url", "metadata_xml"]
         widgets = {"metadata_xml": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})}
 
+    attribute_preset = forms.ChoiceField(
+        label="attribute mapping preset",
+        required=False,
+        choices=[("", "(keep the mapping as it is)")]
+        + [(key, preset["label"]) for key, preset in PRESETS.items()],
+        help_text="Replaces the attribute mapping and groups attribute with the usual names "
+        "of that IdP.",
+    )
+
     change_summary = ""
 
     def clean_metadata_signing_certificate(self):
@@ -38,6 +48,7 @@ class IdentityProviderForm(forms.ModelForm):
 
     def clean(self):
         cleaned_data = super().clean()
+        self.apply_preset(cleaned_data)
         url = cleaned_data.get("metadata_url", "")
         xml = (cleaned_data.get("metadata_xml") or "").strip()
         if not url and not xml:
@@ -68,6 +79,16 @@ class IdentityProviderForm(forms.ModelForm):
         metadata.apply(self.instance, document, fetched)
         cleaned_data["metadata_xml"] = document.xml
         return cleaned_data
+
+    def apply_preset(self, cleaned_data):
+        preset = PRESETS.get(cleaned_data.get("attribute_preset", ""))
+        if preset is None:
+            return
+        # Set on the instance too: the add form has the preset but not the fields it fills.
+        for field in ("attribute_mapping", "groups_attribute"):
+            value = preset[field]
+            cleaned_data[field] = value
+            setattr(self.instance, field, value)
 
     def _save_m2m(self):
         # Django calls this once the row is saved, also when the admin saves with commit=False.

@@ -1,6 +1,15 @@
+import re
+
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from .normalize import normalize_email
+from .presets import MAPPABLE_USER_FIELDS, default_attribute_mapping
+
+DOMAIN = re.compile(r"^(?=.{1,253}$)([^.@\s]{1,63}\.)+[^.@\s]{2,63}$")
 
 
 class IdentityProvider(models.Model):
@@ -46,6 +55,38 @@ class IdentityProvider(models.Model):
         default=True,
         help_text="Accept unsolicited responses, as sent by an app tile on the Okta dashboard.",
     )
+    # Identity policy: who this IdP may sign in, and what its assertions may change.
+    create_users = models.BooleanField(
+        "create users on first login",
+        default=True,
+        help_text="Off: only users already linked to this IdP (or, with email domains, "
+        "unprivileged accounts with that email) can sign in.",
+    )
+    attribute_mapping = models.JSONField(
+        default=default_attribute_mapping,
+        blank=True,
+        help_text='Assertion attribute -> user fields, e.g. {"FirstName": ["first_name"]}. '
+        "Only first_name, last_name and email can be set.",
+    )
+    groups_attribute = models.CharField(
+        max_length=512,
+        blank=True,
+        default="groups",
+        help_text="The attribute whose values the group mappings below match.",
+    )
+    remove_unasserted_groups = models.BooleanField(
+        "remove groups that are no longer asserted",
+        default=False,
+        help_text="At each login, take away mapped groups (and mapped staff/superuser status) "
+        "the assertion no longer grants. Protected groups are never removed.",
+    )
+    show_assertion_values = models.BooleanField(
+        "keep values of the last assertion",
+        default=True,
+        help_text="Off: the admin sees only the attribute names of the last assertion.",
+    )
+    last_assertion_attributes = models.JSONField(default=dict, blank=True, editable=False)
+    last_assertion_at = models.DateTimeField(null=True, blank=True, editable=False)
     metadata_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
     metadata_valid_until = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="The metadata's validUntil."
@@ -72,9 +113,103 @@ class IdentityProvider(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        mapping = self.attribute_mapping
+        if not isinstance(mapping, dict) or not all(
+            isinstance(fields, list) and all(isinstance(f, str) for f in fields)
+            for fields in mapping.values()
+        ):
+            raise ValidationError(
+                {"attribute_mapping": 'Write an object of lists: {"FirstName": ["first_name"]}.'}
+            )
+        refused = {f for fields in mapping.values() for f in fields} - set(MAPPABLE_USER_FIELDS)
+        if refused:
+            raise ValidationError(
+                {
+                    "attribute_mapping": f"Assertions may not set {', '.join(sorted(refused))}; "
+                    f"only {', '.join(MAPPABLE_USER_FIELDS)}."
+                }
+            )
+
     @property
     def metadata_expired(self):
         return self.metadata_valid_until is not None and self.metadata_valid_until <= timezone.now()
+
+
+class EmailDomain(models.Model):
+    """An email domain whose people this IdP signs in. A domain belongs to one IdP, which is
+    how "Sign in with your work email" finds it."""
+
+    identity_provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="email_domains"
+    )
+    domain = models.CharField(max_length=253, unique=True, help_text="e.g. acme.com")
+
+    def __str__(self):
+        return self.domain
+
+    def clean(self):
+        self.domain = normalize_email(self.domain).lstrip("@")
+        if not DOMAIN.match(self.domain):
+            raise ValidationError({"domain": "Enter a domain name, like acme.com."})
+
+
+class GroupMapping(models.Model):
+    """A value of the IdP's groups attribute, and what it grants here."""
+
+    identity_provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="group_mappings"
+    )
+    value = models.CharField(
+        max_length=512, help_text="As asserted (compared without regard to case), e.g. Engineering"
+    )
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, null=True, blank=True)
+    grants_staff = models.BooleanField("grants staff status", default=False)
+    grants_superuser = models.BooleanField("grants superuser status", default=False)
+
+    def __str__(self):
+        return f"{self.value} -> {self.group or 'status'}"
+
+    def clean(self):
+        if not (self.group_id or self.grants_staff or self.grants_superuser):
+            raise ValidationError("Choose a group, or staff or superuser status, to grant.")
+
+
+class ProtectedGroup(models.Model):
+    """A group no IdP ever removes from a user, whatever its assertions say."""
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="protection")
+
+    def __str__(self):
+        return str(self.group)
+
+
+class LoginAttempt(models.Model):
+    """The audit log: every login through an IdP, with the reason of each refusal."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success"
+        FAILURE = "failure"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    identity_provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.SET_NULL, null=True, related_name="login_attempts"
+    )
+    name_id = models.CharField("NameID", max_length=512, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    reason = models.CharField(max_length=64, blank=True, help_text="a reason code")
+    detail = models.TextField(blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    assertion_id = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.outcome} {self.reason}"
 
 
 class MetadataChange(models.Model):

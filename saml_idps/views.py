@@ -1,66 +1,53 @@
 """djangosaml2's views bound to one IdP by the URL's slug, and the pages around them."""
 
-import calendar
 import logging
-from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
 from djangosaml2.cache import OutstandingQueriesCache
-from saml2.response import (
-    StatusError,
-    StatusRequestDenied,
-    UnsolicitedResponse,
-)
-from saml2.saml import NAMEID_FORMAT_TRANSIENT
-from saml2.sigver import SignatureError, SigverError
-from saml2.time_util import str_to_time
-from saml2.validate import ResponseLifetimeExceed, ToEarly
 
-from .backends import DEFAULT_ATTRIBUTE_MAPPING
+from . import audit, validation
+from .backends import REQUEST_REFUSAL
 from .conf import app_setting
-from .config import SESSION_IDP_SLUG, identity_provider_for
-from .models import ConsumedAssertion, IdentityProvider
+from .config import SESSION_IDP_SLUG
+from .exceptions import LoginRefused
+from .models import EmailDomain, IdentityProvider, LoginAttempt
+from .normalize import normalize_email
 
 logger = logging.getLogger(__name__)
 
-# AuthnRequest IDs this browser sent, each with the slug of the IdP it was sent to.
-SESSION_PENDING_REQUESTS = "saml_idps_pending"
 # The attributes of the assertion the user signed in with, for the user page.
 SESSION_ATTRIBUTES = "saml_idps_attributes"
 
 
-class LoginRefused(Exception):
-    """A response pysaml2 accepted that our own rules refuse. The message is shown to the user."""
-
-
 class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
-    """Binds a djangosaml2 view to the enabled IdP of the URL's slug (404 otherwise), and
-    refuses to work with metadata whose validUntil has passed."""
+    """Binds a djangosaml2 view to the IdP of the URL's slug: 404 for an unknown one, a page
+    saying so for a disabled one or one whose metadata's validUntil has passed."""
 
-    def setup(self, request, *args, **kwargs):
-        super().setup(request, *args, **kwargs)
-        identity_provider_for(request)
+    records_attempts = False  # the ACS logs every response it receives
 
     def dispatch(self, request, *args, **kwargs):
-        identity_provider = request.identity_provider
-        if identity_provider.metadata_expired:
-            reason = (
-                f"The metadata of IdP '{identity_provider.name}' expired on "
-                f"{identity_provider.metadata_valid_until:%Y-%m-%d %H:%M} UTC and no fresh copy "
-                "could be fetched, so sign-in through it is refused. An admin should refresh its "
-                "metadata (Admin › Identity providers › Refresh metadata now)."
-            )
-            logger.warning("IdP %s: %s", identity_provider.slug, reason)
-            return refusal_page(request, identity_provider, reason, status=503)
+        identity_provider = IdentityProvider.objects.filter(slug=kwargs["slug"]).first()
+        if identity_provider is None:
+            raise Http404("No identity provider by that name.")
+        refusal = unavailable(identity_provider)
+        if refusal is not None:
+            if self.records_attempts:
+                audit.record(
+                    request,
+                    identity_provider,
+                    LoginAttempt.Outcome.FAILURE,
+                    refusal.code,
+                    str(refusal),
+                )
+            return refusal_page(request, identity_provider, refusal)
+        request.identity_provider = identity_provider
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -71,9 +58,9 @@ class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
         # Bind each AuthnRequest just sent to this IdP, so that only this IdP may answer it.
         sent_now = set(OutstandingQueriesCache(request.saml_session).outstanding_queries())
         if sent_now - sent_before:
-            pending = request.saml_session.get(SESSION_PENDING_REQUESTS, {})
+            pending = request.saml_session.get(validation.SESSION_PENDING_REQUESTS, {})
             pending.update(dict.fromkeys(sent_now - sent_before, request.identity_provider.slug))
-            request.saml_session[SESSION_PENDING_REQUESTS] = pending
+            request.saml_session[validation.SESSION_PENDING_REQUESTS] = pending
         return response
 
 
@@ -83,31 +70,53 @@ class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
 class AssertionConsumerServiceView(
     IdentityProviderMixin, djangosaml2_views.AssertionConsumerServiceView
 ):
+    records_attempts = True
     refusal = None
+    response = None  # pysaml2's AuthnResponse, once it has accepted one
 
     def post(self, request, *args, **kwargs):
-        return super().post(
-            request, attribute_mapping=DEFAULT_ATTRIBUTE_MAPPING, create_unknown_user=True
-        )
+        # The IdP's create_users policy is applied by the backend: djangosaml2 reads a False
+        # create_unknown_user argument as "use the setting".
+        return super().post(request, attribute_mapping=request.identity_provider.attribute_mapping)
 
     def custom_validation(self, response):
         """Our rules on top of pysaml2's: issuer, request binding, NameID kind, replay."""
+        self.response = response
         try:
-            check_issuers(response, self.request.identity_provider)
-            check_answers_own_request(response, self.request)
-            check_name_id(response)
-            consume_assertions(response)
+            validation.check_issuers(response, self.request.identity_provider)
+            validation.check_answers_own_request(response, self.request)
+            validation.check_name_id(response)
+            validation.consume_assertions(response)
         except LoginRefused as refusal:
             self.refusal = refusal
             raise
 
     def handle_acs_failure(self, request, exception=None, status=403, **kwargs):
         identity_provider = request.identity_provider
-        reason = (
-            str(self.refusal) if self.refusal else describe_failure(exception, identity_provider)
+        refusal = (
+            self.refusal
+            or getattr(request, REQUEST_REFUSAL, None)
+            or validation.refusal_for(exception, identity_provider)
         )
-        logger.warning("Login through IdP %s refused: %s", identity_provider.slug, reason)
-        return refusal_page(request, identity_provider, reason, status)
+        logger.warning("Login through IdP %s refused: %s", identity_provider.slug, refusal)
+        audit.record(
+            request,
+            identity_provider,
+            LoginAttempt.Outcome.FAILURE,
+            refusal.code,
+            str(refusal),
+            response=self.response,
+        )
+        return refusal_page(request, identity_provider, refusal, status)
+
+    def post_login_hook(self, request, user, session_info):
+        audit.record(
+            request,
+            request.identity_provider,
+            LoginAttempt.Outcome.SUCCESS,
+            user=user,
+            response=self.response,
+        )
 
     def customize_session(self, user, session_info):
         self.request.session[SESSION_IDP_SLUG] = self.request.identity_provider.slug
@@ -143,8 +152,43 @@ class LogoutView(djangosaml2_views.LogoutInitView):
 
 
 def home(request):
-    identity_providers = IdentityProvider.objects.filter(enabled=True).only("slug", "name")
-    return render(request, "saml_idps/home.html", {"identity_providers": identity_providers})
+    """The IdPs to sign in with: all of them when they are few; otherwise a search, and
+    "Sign in with your work email", which finds the IdP owning the email's domain."""
+    email = request.GET.get("email", "").strip()
+    if email:
+        owner = identity_provider_for_email(email)
+        if owner is not None:
+            return redirect("saml_idps:login", slug=owner.slug)
+    enabled = IdentityProvider.objects.filter(enabled=True).only("slug", "name")
+    limit = app_setting("HOME_LIST_LIMIT")
+    query = request.GET.get("q", "").strip()
+    if query:
+        matches = list(enabled.filter(name__icontains=query)[: limit + 1])
+    else:
+        matches = list(enabled[: limit + 1])
+    return render(
+        request,
+        "saml_idps/home.html",
+        {
+            "identity_providers": matches[:limit],
+            "more": len(matches) > limit,
+            "searching": bool(query) or len(matches) > limit,
+            "query": query,
+            "email": email,
+            "unknown_email": bool(email),
+        },
+    )
+
+
+def identity_provider_for_email(email):
+    """The enabled IdP that owns the domain of ``email``, or None."""
+    domain = normalize_email(email).rpartition("@")[2]
+    found = (
+        EmailDomain.objects.select_related("identity_provider")
+        .filter(domain=domain, identity_provider__enabled=True)
+        .first()
+    )
+    return found.identity_provider if found else None
 
 
 @login_required
@@ -161,120 +205,32 @@ def user(request):
     )
 
 
-def refusal_page(request, identity_provider, reason, status):
+def unavailable(identity_provider):
+    """Why no one can sign in through this IdP now, or None."""
+    name = identity_provider.name
+    if not identity_provider.enabled:
+        return LoginRefused(
+            "idp_disabled",
+            f"Sign-in through IdP '{name}' is turned off. Choose another way to sign in, or ask "
+            "an admin.",
+            status=404,
+        )
+    if identity_provider.metadata_expired:
+        return LoginRefused(
+            "metadata_expired",
+            f"The metadata of IdP '{name}' expired on "
+            f"{identity_provider.metadata_valid_until:%Y-%m-%d %H:%M} UTC and no fresh copy "
+            "could be fetched, so sign-in through it is refused. An admin should refresh its "
+            "metadata (Admin › Identity providers › Refresh metadata now).",
+            status=503,
+        )
+    return None
+
+
+def refusal_page(request, identity_provider, refusal, status=None):
     return render(
         request,
         "saml_idps/login_error.html",
-        {"identity_provider": identity_provider, "reason": reason},
-        status=status,
+        {"identity_provider": identity_provider, "reason": str(refusal), "code": refusal.code},
+        status=refusal.status if status is None else status,
     )
-
-
-def check_issuers(response, identity_provider):
-    """The Response's Issuer (when present; it is not signed when only the assertion is) and
-    every Assertion's Issuer must be the IdP whose ACS received it."""
-    issuers = {a.issuer.text.strip() if a.issuer is not None else "" for a in response.assertions}
-    if response.response.issuer is not None:
-        issuers.add(response.issuer())
-    if issuers != {identity_provider.entity_id}:
-        raise LoginRefused(
-            f"The response was not issued by {identity_provider.name} "
-            f"(expected issuer {identity_provider.entity_id})."
-        )
-
-
-def check_answers_own_request(response, request):
-    """A response to an AuthnRequest must answer one this browser sent to this same IdP."""
-    in_response_to = response.in_response_to
-    if not in_response_to:
-        return
-    pending = request.saml_session.get(SESSION_PENDING_REQUESTS, {})
-    if pending.get(in_response_to) != request.identity_provider.slug:
-        raise LoginRefused(
-            "This response answers a sign-in request that this browser did not send to "
-            f"{request.identity_provider.name}."
-        )
-    del pending[in_response_to]
-    request.saml_session[SESSION_PENDING_REQUESTS] = pending
-
-
-def check_name_id(response):
-    name_id = response.name_id
-    if name_id is None or not (name_id.text or "").strip():
-        raise LoginRefused("The assertion has no NameID, so it names no user.")
-    if name_id.format == NAMEID_FORMAT_TRANSIENT:
-        raise LoginRefused(
-            "The IdP sent a transient NameID, which changes at every sign-in and cannot identify "
-            "a user. An admin should configure the IdP to send a persistent NameID (in Okta: "
-            "Name ID format EmailAddress, Persistent or Unspecified)."
-        )
-
-
-def consume_assertions(response):
-    """Record each assertion ID as used; one already recorded is a replay.
-
-    The unique constraint in the shared database makes this atomic across processes and
-    instances; rows are pruned once the assertion could no longer be accepted anyway.
-    """
-    now = timezone.now()
-    ConsumedAssertion.objects.filter(expires_at__lt=now).delete()
-    for assertion in response.assertions:
-        issuer = assertion.issuer.text.strip()
-        try:
-            with transaction.atomic():
-                ConsumedAssertion.objects.create(
-                    issuer=issuer, assertion_id=assertion.id, expires_at=replay_expiry(assertion)
-                )
-        except IntegrityError:
-            raise LoginRefused(
-                "This sign-in response was already used. Sign in again from the start."
-            ) from None
-
-
-def replay_expiry(assertion):
-    """When the assertion can no longer pass pysaml2's time checks: its latest NotOnOrAfter
-    plus the clock skew (or the replay window when it states none)."""
-    limits = [
-        confirmation.subject_confirmation_data.not_on_or_after
-        for confirmation in assertion.subject.subject_confirmation
-        if confirmation.subject_confirmation_data is not None
-    ]
-    if assertion.conditions is not None:
-        limits.append(assertion.conditions.not_on_or_after)
-    timestamps = [calendar.timegm(str_to_time(limit)) for limit in limits if limit]
-    if not timestamps:
-        return timezone.now() + timedelta(seconds=app_setting("REPLAY_WINDOW"))
-    return datetime.fromtimestamp(max(timestamps), tz=UTC) + timedelta(
-        seconds=app_setting("CLOCK_SKEW")
-    )
-
-
-def describe_failure(exception, identity_provider):
-    """Plain words for why pysaml2 or the backend refused a response."""
-    name = identity_provider.name
-    if isinstance(exception, SignatureError | SigverError):
-        return (
-            f"The response's signature could not be verified with the certificates in the "
-            f"metadata of IdP '{name}'. If the IdP changed its signing certificate, an admin "
-            "should refresh its metadata."
-        )
-    if isinstance(exception, UnsolicitedResponse):
-        return (
-            f"This response does not answer a sign-in started here, and IdP-initiated sign-in "
-            f"is not allowed for IdP '{name}'. Start the sign-in from this site."
-        )
-    if isinstance(exception, ResponseLifetimeExceed | ToEarly):
-        return (
-            "The response is expired or not yet valid. Try again; if it keeps happening, the "
-            "clocks of this site and the IdP disagree."
-        )
-    if isinstance(exception, StatusRequestDenied):
-        return f"The sign-in was cancelled or denied at IdP '{name}'."
-    if isinstance(exception, StatusError):
-        return f"IdP '{name}' did not sign you in: {exception}"
-    if isinstance(exception, PermissionDenied):
-        return (
-            f"No account here could be signed in for this identity from IdP '{name}'. "
-            "The account may be inactive; ask an admin."
-        )
-    return f"The response from IdP '{name}' is not a valid sign-in response and was refused."

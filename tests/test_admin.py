@@ -8,6 +8,12 @@ from saml_idps.models import IdentityProvider, MetadataChange
 from .fixtures import MetadataServer, closed_port_url, register, shared_idp, xml_route
 
 ADD_URL = "/admin/saml_idps/identityprovider/add/"
+# The management forms of the change page's inlines, all empty.
+NO_INLINES = {
+    f"{prefix}-{count}_FORMS": "0"
+    for prefix in ("email_domains", "group_mappings", "metadata_changes")
+    for count in ("TOTAL", "INITIAL")
+}
 SP_METADATA = b"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
   entityID="https://sp.example.com"><md:SPSSODescriptor
   protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/></md:EntityDescriptor>"""
@@ -106,8 +112,7 @@ class AdminRegistrationTests(TestCase):
                 "name": "Okta",
                 "metadata_xml": shared_idp("idp-b").metadata_xml,
                 "enabled": "on",
-                "metadata_changes-TOTAL_FORMS": "0",
-                "metadata_changes-INITIAL_FORMS": "0",
+                **NO_INLINES,
             },
         )
         self.assertContains(response, "now describes the entity")
@@ -180,8 +185,7 @@ class AdminRegistrationTests(TestCase):
                 "metadata_url": row.metadata_url,
                 "metadata_xml": row.metadata_xml,
                 "allow_idp_initiated": "on",
-                "metadata_changes-TOTAL_FORMS": "0",
-                "metadata_changes-INITIAL_FORMS": "0",
+                **NO_INLINES,
             },
         )
         self.assertEqual(response.status_code, 302)

@@ -191,5 +191,5 @@ class UnknownOrDisabledIdpTests(SamlTestCase):
 class NotFoundPageTests(SamlTestCase):
     def test_unknown_idp_gets_a_plain_words_404_page(self):
         response = self.client.get("/saml/nope/login/")
-        self.assertContains(response, "No enabled identity provider by that name.", status_code=404)
+        self.assertContains(response, "No identity provider by that name.", status_code=404)
         self.assertContains(response, "home page", status_code=404)

@@ -1,0 +1,32 @@
+"""The login audit log: one LoginAttempt per response received at an ACS."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from .conf import app_setting
+from .models import LoginAttempt
+
+
+def record(request, identity_provider, outcome, reason="", detail="", user=None, response=None):
+    """Log an attempt. ``response`` is pysaml2's AuthnResponse when it got that far; it names
+    the subject and the assertion."""
+    name_id = getattr(getattr(response, "name_id", None), "text", "") or ""
+    assertion = getattr(response, "assertion", None)
+    return LoginAttempt.objects.create(
+        identity_provider=identity_provider,
+        outcome=outcome,
+        reason=reason,
+        detail=detail,
+        user=user,
+        name_id=name_id[:512],
+        assertion_id=(getattr(assertion, "id", "") or "")[:256],
+        client_ip=request.META.get("REMOTE_ADDR") or None,
+    )
+
+
+def prune():
+    """Delete attempts older than the retention period; returns how many."""
+    cutoff = timezone.now() - timedelta(days=app_setting("AUDIT_RETENTION_DAYS"))
+    deleted, _ = LoginAttempt.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
