@@ -1,0 +1,167 @@
+"""Per-IdP identity policy: linking, provisioning, email domains, normalisation, and the
+account takeover attempts it must stop."""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from saml_idps.models import EmailDomain, IdentityLink, LoginAttempt
+
+from .fixtures import SamlTestCase
+
+User = get_user_model()
+
+
+class PolicyTestCase(SamlTestCase):
+    def allow_domains(self, row, *domains):
+        for domain in domains:
+            EmailDomain.objects.create(identity_provider=row, domain=domain)
+
+    def sign_in_a(self, name_id="alice@example.com", email="alice@example.com", **attributes):
+        return self.idp_initiated(
+            self.idp_a, "idp-a", name_id=name_id, attributes={"Email": [email], **attributes}
+        )
+
+    def assertRefusedFor(self, response, code, fragment):
+        self.assertRefused(response, fragment)
+        self.assertEqual(LoginAttempt.objects.latest("pk").reason, code)
+
+
+class TakeoverTests(PolicyTestCase):
+    def test_idp_b_asserting_the_name_id_of_a_user_linked_to_idp_a_gets_another_user(self):
+        user_a = self.assertSignedIn(self.sign_in_a())
+        self.client.logout()
+        user_b = self.assertSignedIn(
+            self.idp_initiated(self.idp_b, "idp-b", name_id="alice@example.com")
+        )
+        self.assertNotEqual(user_a, user_b)
+
+    def test_idp_b_with_the_email_domain_cannot_take_over_a_user_linked_to_idp_a(self):
+        user_a = self.assertSignedIn(self.sign_in_a())
+        self.client.logout()
+        self.allow_domains(self.row_b, "example.com")
+        response = self.idp_initiated(
+            self.idp_b, "idp-b", name_id="mallory", attributes={"Email": ["alice@example.com"]}
+        )
+        self.assertRefusedFor(response, "link_requires_admin", "not linked to IdP")
+        self.assertFalse(IdentityLink.objects.filter(identity_provider=self.row_b).exists())
+        self.assertEqual(user_a.saml_identities.count(), 1)
+
+    def test_an_idp_asserting_the_local_superusers_email_in_its_domain_is_refused(self):
+        root = User.objects.create_superuser("root", "root@example.com", "s3cret-pass")
+        self.allow_domains(self.row_a, "example.com")
+        response = self.sign_in_a(name_id="root", email="ROOT@example.com")
+        self.assertRefusedFor(response, "link_requires_admin", "an admin can link it")
+        self.assertFalse(root.saml_identities.exists())
+
+    def test_an_idp_asserting_the_local_superusers_username_gets_another_user(self):
+        root = User.objects.create_superuser("root", "root@example.com", "s3cret-pass")
+        user = self.assertSignedIn(self.sign_in_a(name_id="root", email="root@example.com"))
+        self.assertNotEqual(user, root)
+        self.assertFalse(user.is_superuser or user.is_staff)
+
+    def test_a_superuser_without_a_password_is_not_linked_automatically(self):
+        root = User.objects.create_user("root", "root@example.com", is_superuser=True)
+        self.assertFalse(root.has_usable_password() or root.is_staff)
+        self.allow_domains(self.row_a, "example.com")
+        response = self.sign_in_a(name_id="root", email="root@example.com")
+        self.assertRefusedFor(response, "link_requires_admin", "an admin can link it")
+
+    def test_an_account_with_a_usable_password_is_not_linked_automatically(self):
+        User.objects.create_user("alice", "alice@example.com", "her-own-password")
+        self.allow_domains(self.row_a, "example.com")
+        self.assertRefusedFor(self.sign_in_a(), "link_requires_admin", "already exists here")
+
+    def test_a_staff_account_is_not_linked_automatically(self):
+        staff = User.objects.create_user("alice", "alice@example.com", is_staff=True)
+        staff.set_unusable_password()
+        staff.save()
+        self.allow_domains(self.row_a, "example.com")
+        self.assertRefusedFor(self.sign_in_a(), "link_requires_admin", "already exists here")
+
+
+class EmailDomainTests(PolicyTestCase):
+    def test_an_email_outside_the_idps_domains_is_refused_and_nothing_is_stored(self):
+        self.allow_domains(self.row_a, "acme.com")
+        response = self.sign_in_a()
+        self.assertRefusedFor(response, "email_domain_not_allowed", "at acme.com")
+        self.assertFalse(User.objects.exists())
+        self.assertFalse(IdentityLink.objects.exists())
+
+    def test_an_assertion_without_email_is_refused_when_the_idp_has_domains(self):
+        self.allow_domains(self.row_a, "acme.com")
+        response = self.idp_initiated(self.idp_a, "idp-a", attributes={"FirstName": ["A"]})
+        self.assertRefusedFor(response, "email_domain_not_allowed", "it asserted none")
+
+    def test_an_email_inside_the_domains_creates_a_user(self):
+        self.allow_domains(self.row_a, "acme.com")
+        user = self.assertSignedIn(self.sign_in_a(name_id="bob@acme.com", email="Bob@ACME.com"))
+        self.assertEqual(user.email, "bob@acme.com")
+
+    def test_an_unprivileged_preprovisioned_account_in_the_domain_is_linked(self):
+        provisioned = User.objects.create_user("bob", "bob@acme.com")  # no usable password
+        self.allow_domains(self.row_a, "acme.com")
+        user = self.assertSignedIn(self.sign_in_a(name_id="bob@acme.com", email="bob@acme.com"))
+        self.assertEqual(user, provisioned)
+        self.assertTrue(IdentityLink.objects.filter(user=provisioned).exists())
+
+    def test_domains_are_normalised_and_checked(self):
+        domain = EmailDomain(identity_provider=self.row_a, domain="  @ACME.com ")
+        domain.full_clean()
+        self.assertEqual(domain.domain, "acme.com")
+        with self.assertRaises(ValidationError):
+            EmailDomain(identity_provider=self.row_a, domain="not a domain").full_clean()
+
+
+class ProvisioningTests(PolicyTestCase):
+    def test_without_user_creation_an_unknown_identity_is_refused(self):
+        self.row_a.create_users = False
+        self.row_a.save()
+        self.assertRefusedFor(self.sign_in_a(), "provisioning_disabled", "does not create accounts")
+        self.assertFalse(User.objects.exists())
+
+    def test_without_user_creation_a_linked_user_still_signs_in(self):
+        bob = User.objects.create_user("bob")
+        IdentityLink.objects.create(
+            identity_provider=self.row_a, name_id="bob@example.com", user=bob
+        )
+        self.row_a.create_users = False
+        self.row_a.save()
+        self.assertSignedIn(self.sign_in_a(name_id="bob@example.com"), user=bob)
+
+    def test_an_inactive_user_gets_a_clear_page(self):
+        user = self.assertSignedIn(self.sign_in_a())
+        self.client.logout()
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        self.assertRefusedFor(self.sign_in_a(), "inactive_user", "has been deactivated")
+
+    def test_a_disabled_idp_gets_a_clear_page(self):
+        self.row_a.enabled = False
+        self.row_a.save()
+        response = self.sign_in_a()
+        self.assertContains(response, "is turned off", status_code=404)
+        self.assertEqual(LoginAttempt.objects.get().reason, "idp_disabled")
+
+
+class NormalisationTests(PolicyTestCase):
+    def test_email_like_name_ids_match_whatever_their_case_width_and_spaces(self):
+        first = self.assertSignedIn(self.sign_in_a(name_id="alice@example.com"))
+        self.client.logout()
+        # Fullwidth letters (NFKC), other case, surrounding space: the same person.
+        second = self.assertSignedIn(self.sign_in_a(name_id=" ＡＬＩＣＥ@Example.com "))
+        self.assertEqual(first, second)
+
+    def test_opaque_name_ids_keep_their_case(self):
+        first = self.assertSignedIn(self.sign_in_a(name_id="00uAbC123"))
+        self.client.logout()
+        second = self.assertSignedIn(self.sign_in_a(name_id="00uabc123"))
+        self.assertNotEqual(first, second)
+
+    def test_attribute_values_are_normalised(self):
+        user = self.assertSignedIn(
+            self.idp_initiated(
+                self.idp_a,
+                "idp-a",
+                attributes={"FirstName": ["  Ａlice "], "Email": [" Alice@Example.COM "]},
+            )
+        )
+        self.assertEqual((user.first_name, user.email), ("Alice", "alice@example.com"))
