@@ -9,8 +9,10 @@ SAML_IDPS_METADATA_MAX_BYTES
     Largest metadata document accepted (5 MiB).
 SAML_IDPS_METADATA_TIMEOUT
     ``(connect, read)`` timeout in seconds for fetching metadata.
-SAML_IDPS_CLOCK_SKEW
-    Seconds of clock difference tolerated between us and an IdP.
+SAML_IDPS_MAX_RESPONSE_BYTES
+    Largest SAMLResponse accepted at an ACS, base64 as posted (512 KiB).
+SAML_IDPS_MAX_MESSAGE_AGE
+    Seconds after its IssueInstant that a response or assertion is still accepted (3600).
 SAML_IDPS_REPLAY_WINDOW
     Seconds a consumed assertion ID is remembered when the assertion states no NotOnOrAfter.
 SAML_IDPS_AUDIT_RETENTION_DAYS
@@ -28,7 +30,8 @@ DEFAULTS = {
     "METADATA_ALLOW_INSECURE": False,
     "METADATA_MAX_BYTES": 5 * 1024 * 1024,
     "METADATA_TIMEOUT": (5, 15),
-    "CLOCK_SKEW": 60,
+    "MAX_RESPONSE_BYTES": 512 * 1024,
+    "MAX_MESSAGE_AGE": 3600,
     "REPLAY_WINDOW": 24 * 60 * 60,
     "CERTIFICATE_WARNING_DAYS": 30,
     "AUDIT_RETENTION_DAYS": 365,

@@ -21,6 +21,18 @@ SESSION_IDP_SLUG = "saml_idps_slug"
 UNBOUND_ENTITY_ID = "urn:saml_idps:no-identity-provider"
 
 
+# pysaml2's options for each choice of IdentityProvider.required_signatures. Signatures are
+# always required; the choice is only which element must carry one.
+REQUIRED_SIGNATURES = {
+    choice: {
+        "want_response_signed": choice in ("response", "both"),
+        "want_assertions_signed": choice in ("assertion", "both"),
+        "want_assertions_or_response_signed": choice == "either",
+    }
+    for choice in IdentityProvider.RequiredSignatures.values
+}
+
+
 @dataclass(frozen=True)
 class SpUrls:
     """Our URLs for one IdP's relying party: what an admin pastes into Okta."""
@@ -77,18 +89,14 @@ def build_sp_config(identity_provider, urls):
     """The SPConfig trusting only ``identity_provider``'s stored metadata (none when None)."""
     sp = {
         "name": "saml_idps",
-        # At least one of Response and Assertion must carry a valid signature.
-        "want_response_signed": False,
-        "want_assertions_signed": False,
-        "want_assertions_or_response_signed": True,
         "authn_requests_signed": False,
         "allow_unsolicited": False,
+        **REQUIRED_SIGNATURES[IdentityProvider.RequiredSignatures.EITHER],
     }
     config = {
         "entityid": UNBOUND_ENTITY_ID,
         "service": {"sp": sp},
         "metadata": {"inline": []},
-        "accepted_time_diff": app_setting("CLOCK_SKEW"),
         # Okta, Entra ID and Google name attributes freely (FirstName, claim URIs): keep them all.
         "allow_unknown_attributes": True,
         # Keys to check signatures come only from the IdP's metadata, never from the message.
@@ -97,7 +105,9 @@ def build_sp_config(identity_provider, urls):
     if identity_provider is not None:
         config["entityid"] = urls.entity_id
         config["metadata"]["inline"].append(identity_provider.metadata_xml)
+        config["accepted_time_diff"] = identity_provider.clock_skew
         sp["allow_unsolicited"] = identity_provider.allow_idp_initiated
+        sp.update(REQUIRED_SIGNATURES[identity_provider.required_signatures])
         sp["endpoints"] = {
             "assertion_consumer_service": [
                 (urls.acs, BINDING_HTTP_POST),

@@ -55,6 +55,31 @@ class IdentityProvider(models.Model):
         default=True,
         help_text="Accept unsolicited responses, as sent by an app tile on the Okta dashboard.",
     )
+
+    # Security: what a response must be to be accepted.
+    class RequiredSignatures(models.TextChoices):
+        EITHER = "either", "the response or the assertion"
+        RESPONSE = "response", "the response"
+        ASSERTION = "assertion", "the assertion"
+        BOTH = "both", "both the response and the assertion"
+
+    required_signatures = models.CharField(
+        max_length=16,
+        choices=RequiredSignatures.choices,
+        default=RequiredSignatures.EITHER,
+        help_text="Okta signs both by default; Entra ID signs the assertion.",
+    )
+    allow_sha1 = models.BooleanField(
+        "allow SHA-1 signatures",
+        default=False,
+        help_text="Only for IdPs that cannot sign with SHA-256. MD5 is never accepted.",
+    )
+    clock_skew = models.PositiveIntegerField(
+        "clock skew (seconds)",
+        default=60,
+        help_text="Clock difference tolerated between this site and the IdP.",
+    )
+
     # Identity policy: who this IdP may sign in, and what its assertions may change.
     create_users = models.BooleanField(
         "create users on first login",
@@ -130,6 +155,22 @@ class IdentityProvider(models.Model):
                     f"only {', '.join(MAPPABLE_USER_FIELDS)}."
                 }
             )
+
+    def security_warnings(self):
+        """The riskier choices made for this IdP, in words for its change page."""
+        warnings = []
+        if self.allow_sha1:
+            warnings.append("SHA-1 signatures are accepted; SHA-1 is broken for signatures.")
+        if self.clock_skew > 300:
+            warnings.append(
+                f"A clock skew of {self.clock_skew} s lets expired assertions in for longer."
+            )
+        if self.allow_idp_initiated:
+            warnings.append(
+                "IdP-initiated login is on: responses nobody here asked for are accepted "
+                "(each only once)."
+            )
+        return warnings
 
     @property
     def metadata_expired(self):

@@ -1,13 +1,23 @@
-"""Our checks of a response pysaml2 has accepted, and plain words for what it refused."""
+"""Our checks of a SAMLResponse: before pysaml2 parses it (the raw document), after pysaml2
+has accepted it (what it does not check itself), and plain words for what it refused."""
 
+import base64
+import binascii
 import calendar
+import zlib
 from datetime import UTC, datetime, timedelta
+from xml.etree.ElementTree import ParseError
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from saml2 import xmldsig
 from saml2.response import StatusError, StatusRequestDenied, UnsolicitedResponse
-from saml2.saml import NAMEID_FORMAT_TRANSIENT
+from saml2.saml import NAMEID_FORMAT_TRANSIENT, SCM_BEARER
+from saml2.samlp import STATUS_SUCCESS
 from saml2.sigver import SignatureError, SigverError
 from saml2.time_util import str_to_time
 from saml2.validate import ResponseLifetimeExceed, ToEarly
@@ -18,6 +28,125 @@ from .models import ConsumedAssertion
 
 # AuthnRequest IDs this browser sent, each with the slug of the IdP it was sent to.
 SESSION_PENDING_REQUESTS = "saml_idps_pending"
+
+NS_SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+NS_DS = "http://www.w3.org/2000/09/xmldsig#"
+SIGNATURE_METHODS = {
+    xmldsig.SIG_RSA_SHA256,
+    xmldsig.SIG_RSA_SHA384,
+    xmldsig.SIG_RSA_SHA512,
+    xmldsig.SIG_ECDSA_SHA256,
+    xmldsig.SIG_ECDSA_SHA384,
+    xmldsig.SIG_ECDSA_SHA512,
+}
+DIGEST_METHODS = {xmldsig.DIGEST_SHA256, xmldsig.DIGEST_SHA384, xmldsig.DIGEST_SHA512}
+SHA1_METHODS = {xmldsig.SIG_RSA_SHA1, xmldsig.SIG_ECDSA_SHA1, xmldsig.DIGEST_SHA1}
+
+
+# --- Before pysaml2 parses the response ----------------------------------------------------
+
+
+def check_raw_response(saml_response, identity_provider):
+    """The posted SAMLResponse must be plain base64 of one well-formed samlp:Response without
+    a DOCTYPE, holding exactly one assertion, signed only with allowed algorithms.
+
+    pysaml2 would inflate a deflated body without limit, allows a DOCTYPE, and counts
+    assertions after it has dropped empty EncryptedAssertions; so we look first.
+    """
+    if not saml_response:
+        raise LoginRefused("missing_response", "No SAMLResponse was posted.", status=400)
+    if len(saml_response) > app_setting("MAX_RESPONSE_BYTES"):
+        raise LoginRefused("too_large", "The SAMLResponse is larger than allowed.", status=400)
+    try:
+        document = base64.b64decode("".join(saml_response.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise LoginRefused("not_base64", "The SAMLResponse is not base64.", status=400) from None
+    if inflates(document):
+        raise LoginRefused(
+            "deflated",
+            "The SAMLResponse is compressed, which the HTTP-POST binding does not allow.",
+            status=400,
+        )
+    try:
+        root = fromstring(document, forbid_dtd=True)
+    except DefusedXmlException:
+        raise LoginRefused(
+            "doctype", "The SAMLResponse contains a DOCTYPE or entities.", status=400
+        ) from None
+    except ParseError:
+        raise LoginRefused(
+            "malformed", "The SAMLResponse is not well-formed XML.", status=400
+        ) from None
+    if root.tag != f"{{{NS_SAMLP}}}Response":
+        raise LoginRefused(
+            "not_a_response",
+            f"A {root.tag.rpartition('}')[2]} was posted where a sign-in Response belongs.",
+            status=400,
+        )
+    assertions = [
+        element
+        for element in root.iter()
+        if element.tag in (f"{{{NS_SAML}}}Assertion", f"{{{NS_SAML}}}EncryptedAssertion")
+    ]
+    status = root.find(f"{{{NS_SAMLP}}}Status/{{{NS_SAMLP}}}StatusCode")
+    succeeded = status is not None and status.get("Value") == STATUS_SUCCESS
+    # A success carries exactly one assertion; a failure (cancelled, denied) carries none.
+    if len(assertions) != (1 if succeeded else 0):
+        raise LoginRefused(
+            "assertion_count",
+            f"The response holds {len(assertions)} assertions; exactly one is accepted.",
+            status=400,
+        )
+    check_algorithms(root, identity_provider)
+
+
+def inflates(document):
+    """Whether pysaml2's decoder would inflate this body (it tries before plain base64)."""
+    try:
+        zlib.decompressobj(-15).decompress(document, 1024)
+    except zlib.error:
+        return False
+    return True
+
+
+def check_algorithms(root, identity_provider):
+    """Every SignatureMethod and DigestMethod must be allowed: SHA-256 or better, SHA-1 only
+    where the IdP allows it, MD5 and HMAC never."""
+    allowed = SIGNATURE_METHODS | DIGEST_METHODS
+    if identity_provider.allow_sha1:
+        allowed |= SHA1_METHODS
+    for tag in ("SignatureMethod", "DigestMethod"):
+        for element in root.iter(f"{{{NS_DS}}}{tag}"):
+            algorithm = element.get("Algorithm", "")
+            if algorithm not in allowed:
+                hint = (
+                    " An admin can allow SHA-1 for this IdP, or better, have it sign with SHA-256."
+                    if algorithm in SHA1_METHODS
+                    else ""
+                )
+                raise LoginRefused(
+                    "weak_algorithm",
+                    f"The response is signed with {algorithm or 'no algorithm'}, which is not "
+                    f"accepted from IdP '{identity_provider.name}'.{hint}",
+                    status=400,
+                )
+
+
+def check_relay_state(request):
+    """An unsafe RelayState (another site, javascript:, ...) is an attack, not a destination."""
+    relay_state = request.POST.get("RelayState", "")
+    if relay_state and not url_has_allowed_host_and_scheme(
+        relay_state, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        raise LoginRefused(
+            "unsafe_relay_state",
+            "The response asks to continue to an address outside this site; refused.",
+            status=400,
+        )
+
+
+# --- After pysaml2 has accepted the response -----------------------------------------------
 
 
 def check_issuers(response, identity_provider):
@@ -63,7 +192,74 @@ def check_name_id(response):
         )
 
 
-def consume_assertions(response):
+def check_timing(response, identity_provider):
+    """Response and assertion must have been issued recently, and not in the future."""
+    now = timezone.now()
+    skew = timedelta(seconds=identity_provider.clock_skew)
+    oldest = now - timedelta(seconds=app_setting("MAX_MESSAGE_AGE")) - skew
+    for element in [response.response, *response.assertions]:
+        try:
+            issued = instant(element.issue_instant)
+        except (TypeError, ValueError):
+            raise LoginRefused(
+                "bad_issue_instant", "The response has no valid IssueInstant."
+            ) from None
+        if issued > now + skew:
+            raise LoginRefused(
+                "issued_in_future",
+                "The response was issued in the future. The clocks of this site and the IdP "
+                "disagree; an admin should check them.",
+            )
+        if issued < oldest:
+            raise LoginRefused("issued_too_long_ago", "The response was issued too long ago.")
+
+
+def check_subject_confirmation(response, acs_urls):
+    """A bearer SubjectConfirmation must name one of our ACS URLs as its Recipient and state
+    until when it may be used (pysaml2 accepts either missing)."""
+    for assertion in response.assertions:
+        data = [
+            confirmation.subject_confirmation_data
+            for confirmation in assertion.subject.subject_confirmation
+            if confirmation.method == SCM_BEARER and confirmation.subject_confirmation_data
+        ]
+        if not any(d.recipient in acs_urls and d.not_on_or_after for d in data):
+            raise LoginRefused(
+                "bad_subject_confirmation",
+                "The assertion is not addressed to this site's sign-in URL (Recipient) or does "
+                "not say until when it may be used (NotOnOrAfter).",
+            )
+
+
+def check_audience(response, entity_id):
+    """Conditions with AudienceRestrictions, every one of which names us. pysaml2 accepts a
+    missing Conditions, and takes several AudienceRestrictions as alternatives."""
+    for assertion in response.assertions:
+        conditions = assertion.conditions
+        restrictions = conditions.audience_restriction if conditions is not None else []
+        if not restrictions or not all(
+            entity_id in {audience.text for audience in restriction.audience}
+            for restriction in restrictions
+        ):
+            raise LoginRefused(
+                "wrong_audience",
+                f"The assertion is not restricted to this site's entity ID ({entity_id}).",
+            )
+
+
+def check_destination(response, acs_urls):
+    destination = response.response.destination
+    if destination is not None and destination not in acs_urls:
+        raise LoginRefused(
+            "wrong_destination", "The response is addressed to another URL (Destination)."
+        )
+
+
+def instant(text):
+    return datetime.fromtimestamp(calendar.timegm(str_to_time(text)), tz=UTC)
+
+
+def consume_assertions(response, identity_provider):
     """Record each assertion ID as used; one already recorded is a replay.
 
     The unique constraint in the shared database makes this atomic across processes and
@@ -76,7 +272,9 @@ def consume_assertions(response):
         try:
             with transaction.atomic():
                 ConsumedAssertion.objects.create(
-                    issuer=issuer, assertion_id=assertion.id, expires_at=replay_expiry(assertion)
+                    issuer=issuer,
+                    assertion_id=assertion.id,
+                    expires_at=replay_expiry(assertion, identity_provider.clock_skew),
                 )
         except IntegrityError:
             raise LoginRefused(
@@ -84,7 +282,7 @@ def consume_assertions(response):
             ) from None
 
 
-def replay_expiry(assertion):
+def replay_expiry(assertion, clock_skew):
     """When the assertion can no longer pass pysaml2's time checks: its latest NotOnOrAfter
     plus the clock skew (or the replay window when it states none)."""
     limits = [
@@ -94,12 +292,9 @@ def replay_expiry(assertion):
     ]
     if assertion.conditions is not None:
         limits.append(assertion.conditions.not_on_or_after)
-    timestamps = [calendar.timegm(str_to_time(limit)) for limit in limits if limit]
-    if not timestamps:
+    if not any(limits):
         return timezone.now() + timedelta(seconds=app_setting("REPLAY_WINDOW"))
-    return datetime.fromtimestamp(max(timestamps), tz=UTC) + timedelta(
-        seconds=app_setting("CLOCK_SKEW")
-    )
+    return max(instant(limit) for limit in limits if limit) + timedelta(seconds=clock_skew)
 
 
 def refusal_for(exception, identity_provider):

@@ -15,7 +15,7 @@ from djangosaml2.cache import OutstandingQueriesCache
 from . import audit, validation
 from .backends import REQUEST_REFUSAL
 from .conf import app_setting
-from .config import SESSION_IDP_SLUG
+from .config import SESSION_IDP_SLUG, sp_urls
 from .exceptions import LoginRefused
 from .models import EmailDomain, IdentityProvider, LoginAttempt
 from .normalize import normalize_email
@@ -75,18 +75,34 @@ class AssertionConsumerServiceView(
     response = None  # pysaml2's AuthnResponse, once it has accepted one
 
     def post(self, request, *args, **kwargs):
+        try:
+            validation.check_raw_response(
+                request.POST.get("SAMLResponse", ""), request.identity_provider
+            )
+            validation.check_relay_state(request)
+        except LoginRefused as refusal:
+            self.refusal = refusal
+            return self.handle_acs_failure(request, status=refusal.status)
         # The IdP's create_users policy is applied by the backend: djangosaml2 reads a False
         # create_unknown_user argument as "use the setting".
         return super().post(request, attribute_mapping=request.identity_provider.attribute_mapping)
 
     def custom_validation(self, response):
-        """Our rules on top of pysaml2's: issuer, request binding, NameID kind, replay."""
+        """Our rules on top of pysaml2's, before anyone is signed in: issuer, timing,
+        addressing, audience, request binding, NameID kind, and replay last."""
         self.response = response
+        identity_provider = self.request.identity_provider
+        urls = sp_urls(identity_provider, self.request)
+        acs_urls = {urls.acs, urls.acs_alias}
         try:
-            validation.check_issuers(response, self.request.identity_provider)
+            validation.check_issuers(response, identity_provider)
+            validation.check_timing(response, identity_provider)
+            validation.check_destination(response, acs_urls)
+            validation.check_subject_confirmation(response, acs_urls)
+            validation.check_audience(response, urls.entity_id)
             validation.check_answers_own_request(response, self.request)
             validation.check_name_id(response)
-            validation.consume_assertions(response)
+            validation.consume_assertions(response, identity_provider)
         except LoginRefused as refusal:
             self.refusal = refusal
             raise
@@ -107,7 +123,7 @@ class AssertionConsumerServiceView(
             str(refusal),
             response=self.response,
         )
-        return refusal_page(request, identity_provider, refusal, status)
+        return refusal_page(request, identity_provider, refusal, refusal.status or status)
 
     def post_login_hook(self, request, user, session_info):
         audit.record(

@@ -101,6 +101,8 @@ class TestIdentityProvider:
         attributes=None,
         sign_response=True,
         sign_assertion=True,
+        sign_alg=SIG_RSA_SHA256,
+        digest_alg=DIGEST_SHA256,
     ):
         """A signed SAMLResponse (base64, as the HTTP-POST binding carries it)."""
         response = self.server.create_authn_response(
@@ -112,12 +114,19 @@ class TestIdentityProvider:
             authn=PASSWORD_AUTHN,
             sign_response=sign_response,
             sign_assertion=sign_assertion,
+            sign_alg=sign_alg,
+            digest_alg=digest_alg,
         )
         return encode(str(response))
 
     def error_response(self, acs_url, in_response_to, status=STATUS_AUTHN_FAILED):
         response = self.server.create_error_response(
-            in_response_to, acs_url, (status, "Cancelled by the user"), sign=True
+            in_response_to,
+            acs_url,
+            (status, "Cancelled by the user"),
+            sign=True,
+            sign_alg=SIG_RSA_SHA256,
+            digest_alg=DIGEST_SHA256,
         )
         return encode(str(response))
 

@@ -101,7 +101,7 @@ class AuditLogTests(SamlTestCase):
                 ("failure", "signature_invalid"),
                 ("success", ""),
                 ("failure", "replay"),
-                ("failure", "invalid_response"),
+                ("failure", "not_base64"),
                 ("failure", "signature_invalid"),
             ],
         )

@@ -87,14 +87,14 @@ class IdpInitiatedLoginTests(SamlTestCase):
         second = self.client_class()
         self.assertEqual(self.post_response("idp-a", saml_response, client=first).status_code, 302)
         replay = self.post_response("idp-a", saml_response, client=second)
-        self.assertEqual(replay.status_code, 400)
-        self.assertContains(replay, "already used", status_code=400)
+        self.assertEqual(replay.status_code, 403)
+        self.assertContains(replay, "already used", status_code=403)
         self.assertNotIn("_auth_user_id", second.session)
 
-    def test_relay_state_pointing_at_another_host_stays_on_the_site(self):
-        response = self.idp_initiated(self.idp_a, "idp-a", relay_state="https://evil.example/")
+    def test_relay_state_on_the_site_is_followed(self):
+        response = self.idp_initiated(self.idp_a, "idp-a", relay_state="/admin/")
         self.assertSignedIn(response)
-        self.assertEqual(response["Location"], "/user/")
+        self.assertEqual(response["Location"], "/admin/")
 
 
 class RefusedResponseTests(SamlTestCase):

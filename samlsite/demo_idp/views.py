@@ -11,11 +11,14 @@ from django.views.decorators.http import require_GET, require_POST
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.samlp import STATUS_REQUEST_DENIED
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from .server import metadata_xml, tenant_name, tenant_server
 from .users import DEMO_USERS
 
 BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
+# pysaml2 signs with SHA-1 unless told otherwise, whatever its configuration says.
+SHA256 = {"sign_alg": SIG_RSA_SHA256, "digest_alg": DIGEST_SHA256}
 PASSWORD_AUTHN = {"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"}
 
 
@@ -81,6 +84,7 @@ def sign_in(request, tenant):
         response = server.create_error_response(
             info=(STATUS_REQUEST_DENIED, "The user cancelled the sign-in."),
             sign=True,
+            **SHA256,
             **response_args,
         )
     else:
@@ -122,7 +126,9 @@ def single_logout(request, tenant):
         response_args = server.response_args(logout_request, [BINDING_HTTP_REDIRECT])
     except Exception:  # noqa: BLE001 - pysaml2 raises many kinds for a bad message
         return bad_request(request, tenant, "This is not a valid logout request.")
-    response = server.create_logout_response(logout_request, [BINDING_HTTP_REDIRECT], sign=True)
+    response = server.create_logout_response(
+        logout_request, [BINDING_HTTP_REDIRECT], sign=True, **SHA256
+    )
     http_info = server.apply_binding(
         BINDING_HTTP_REDIRECT,
         str(response),
@@ -156,6 +162,7 @@ def authn_response(server, username, name_id_policy=None, **response_args):
         authn=PASSWORD_AUTHN,
         sign_response=True,
         sign_assertion=True,
+        **SHA256,
         **response_args,
     )
 
