@@ -330,5 +330,6 @@ def refusal_for(exception, identity_provider):
         )
     return LoginRefused(
         "invalid_response",
-        f"The response from IdP '{name}' is not a valid sign-in response and was refused.",
+        f"The response from IdP '{name}' is not a valid sign-in response and was refused"
+        + (f" ({str(exception)[:200]})." if str(exception) else "."),
     )
