@@ -59,6 +59,7 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         "metadata_valid_until",
         "metadata_refresh_at",
         "last_assertion",
+        "security_warnings",
         "created_at",
         "updated_at",
     ]
@@ -70,7 +71,19 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         ("Metadata trust (optional)", {"fields": trust_fields, "classes": ["collapse"]}),
     ]
     fieldsets = [
-        (None, {"fields": ["slug", "name", "metadata_url", "enabled", "allow_idp_initiated"]}),
+        (None, {"fields": ["slug", "name", "metadata_url", "enabled"]}),
+        (
+            "Security",
+            {
+                "fields": [
+                    "security_warnings",
+                    "allow_idp_initiated",
+                    "required_signatures",
+                    "allow_sha1",
+                    "clock_skew",
+                ]
+            },
+        ),
         (
             "Identity policy",
             {
@@ -138,6 +151,18 @@ class IdentityProviderAdmin(admin.ModelAdmin):
                 for c in identity_provider.signing_certificates
             ),
         )
+
+    @admin.display(description="warnings")
+    def security_warnings(self, identity_provider):
+        warnings = identity_provider.security_warnings()
+        if not warnings:
+            return "None: the safe defaults are in place."
+        return format_html_join("", '<p class="warning">⚠ {}</p>', ((w,) for w in warnings))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        for warning in obj.security_warnings():
+            self.message_user(request, f"{obj}: {warning}", messages.WARNING)
 
     @admin.display(description="attributes")
     def last_assertion(self, identity_provider):

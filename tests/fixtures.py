@@ -1,6 +1,7 @@
 """Small builders the tests share: IdPs registered with the site, sign-ins, a metadata server."""
 
 import functools
+import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +41,43 @@ def register(idp, slug, **fields):
 
 def sp_metadata(slug):
     return Client().get(f"/saml/{slug}/metadata/").content.decode()
+
+
+# The management forms of the admin change page's inlines, all empty.
+NO_INLINES = {
+    f"{prefix}-{count}_FORMS": "0"
+    for prefix in ("email_domains", "group_mappings", "metadata_changes")
+    for count in ("TOTAL", "INITIAL")
+}
+ADMIN_TEXT_FIELDS = [
+    "slug",
+    "name",
+    "metadata_url",
+    "metadata_xml",
+    "required_signatures",
+    "clock_skew",
+    "groups_attribute",
+    "aggregate_entity_id",
+    "metadata_signing_certificate",
+]
+ADMIN_FLAGS = [
+    "enabled",
+    "allow_idp_initiated",
+    "allow_sha1",
+    "create_users",
+    "remove_unasserted_groups",
+    "show_assertion_values",
+]
+
+
+def admin_change_data(row, **changes):
+    """What the admin's change form of ``row`` posts when saved with ``changes``."""
+    data = {name: getattr(row, name) for name in ADMIN_TEXT_FIELDS}
+    data["attribute_mapping"] = json.dumps(row.attribute_mapping)
+    data.update({flag: "on" for flag in ADMIN_FLAGS if getattr(row, flag)})
+    data.update(NO_INLINES)
+    data.update(changes)
+    return {name: value for name, value in data.items() if value is not None}
 
 
 class SamlTestCase(TestCase):

@@ -5,15 +5,16 @@ from django.test import TestCase, override_settings
 
 from saml_idps.models import IdentityProvider, MetadataChange
 
-from .fixtures import MetadataServer, closed_port_url, register, shared_idp, xml_route
+from .fixtures import (
+    MetadataServer,
+    admin_change_data,
+    closed_port_url,
+    register,
+    shared_idp,
+    xml_route,
+)
 
 ADD_URL = "/admin/saml_idps/identityprovider/add/"
-# The management forms of the change page's inlines, all empty.
-NO_INLINES = {
-    f"{prefix}-{count}_FORMS": "0"
-    for prefix in ("email_domains", "group_mappings", "metadata_changes")
-    for count in ("TOTAL", "INITIAL")
-}
 SP_METADATA = b"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
   entityID="https://sp.example.com"><md:SPSSODescriptor
   protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/></md:EntityDescriptor>"""
@@ -107,13 +108,7 @@ class AdminRegistrationTests(TestCase):
         row = register(self.idp, "okta")
         response = self.client.post(
             f"/admin/saml_idps/identityprovider/{row.pk}/change/",
-            {
-                "slug": "okta",
-                "name": "Okta",
-                "metadata_xml": shared_idp("idp-b").metadata_xml,
-                "enabled": "on",
-                **NO_INLINES,
-            },
+            admin_change_data(row, metadata_xml=shared_idp("idp-b").metadata_xml),
         )
         self.assertContains(response, "now describes the entity")
         row.refresh_from_db()
@@ -179,14 +174,7 @@ class AdminRegistrationTests(TestCase):
         row = register(self.idp, "okta", metadata_url="https://unreachable.invalid/metadata")
         response = self.client.post(
             f"/admin/saml_idps/identityprovider/{row.pk}/change/",
-            {
-                "slug": "okta",
-                "name": "Okta",
-                "metadata_url": row.metadata_url,
-                "metadata_xml": row.metadata_xml,
-                "allow_idp_initiated": "on",
-                **NO_INLINES,
-            },
+            admin_change_data(row, enabled=None),
         )
         self.assertEqual(response.status_code, 302)
         row.refresh_from_db()

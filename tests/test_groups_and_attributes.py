@@ -8,8 +8,7 @@ from django.test import Client
 from saml_idps.models import GroupMapping, ProtectedGroup
 from saml_idps.presets import PRESETS
 
-from .fixtures import SamlTestCase
-from .test_admin import NO_INLINES
+from .fixtures import SamlTestCase, admin_change_data
 
 User = get_user_model()
 
@@ -111,27 +110,29 @@ class AttributeAdminTests(SamlTestCase):
         self.client.force_login(admin)
         self.change_url = f"/admin/saml_idps/identityprovider/{self.row_a.pk}/change/"
 
-    def change(self, **fields):
-        data = {
-            "slug": "idp-a",
-            "name": "IDP-A",
-            "enabled": "on",
-            "allow_idp_initiated": "on",
-            "create_users": "on",
-            "attribute_mapping": '{"FirstName": ["first_name"]}',
-            "groups_attribute": "groups",
-            "show_assertion_values": "on",
-            "metadata_xml": self.row_a.metadata_xml,
-            **NO_INLINES,
-            **fields,
-        }
-        return self.client.post(self.change_url, data)
+    def change(self, follow=False, **fields):
+        data = admin_change_data(self.row_a, **fields)
+        return self.client.post(self.change_url, data, follow=follow)
 
     def test_a_preset_fills_the_mapping_and_the_groups_attribute(self):
         self.assertEqual(self.change(attribute_preset="entra").status_code, 302)
         self.row_a.refresh_from_db()
         self.assertEqual(self.row_a.attribute_mapping, PRESETS["entra"]["attribute_mapping"])
         self.assertEqual(self.row_a.groups_attribute, PRESETS["entra"]["groups_attribute"])
+
+    def test_riskier_security_choices_show_warnings(self):
+        response = self.change(
+            allow_sha1="on", clock_skew="900", required_signatures="either", follow=True
+        )
+        self.assertContains(response, "SHA-1 signatures are accepted")
+        self.assertContains(response, "A clock skew of 900 s")
+        page = self.client.get(self.change_url)
+        self.assertContains(page, "SHA-1 signatures are accepted")
+
+    def test_safe_defaults_show_no_warning_but_idp_initiated(self):
+        page = self.client.get(self.change_url)
+        self.assertNotContains(page, "SHA-1 signatures are accepted")
+        self.assertContains(page, "IdP-initiated login is on")
 
     def test_mapping_onto_is_staff_is_a_form_error(self):
         response = self.change(attribute_mapping='{"role": ["is_staff"]}')
