@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from saml2 import xmldsig
+from saml2.request import LogoutRequest
 from saml2.response import StatusError, StatusRequestDenied, UnsolicitedResponse
 from saml2.saml import NAMEID_FORMAT_TRANSIENT, SCM_BEARER
 from saml2.samlp import STATUS_SUCCESS
@@ -295,6 +296,36 @@ def replay_expiry(assertion, clock_skew):
     if not any(limits):
         return timezone.now() + timedelta(seconds=app_setting("REPLAY_WINDOW"))
     return max(instant(limit) for limit in limits if limit) + timedelta(seconds=clock_skew)
+
+
+def check_logout_request(client, data, binding):
+    """The LogoutRequest in ``data`` must be signed by the IdP: in the XML for the POST
+    binding, in the query string (SigAlg, Signature) for the HTTP-Redirect binding."""
+    request = LogoutRequest(
+        client.sec,
+        client.config.endpoint("single_logout_service", binding, "sp"),
+        client.config.attribute_converters,
+        timeslack=client.config.accepted_time_diff or 0,
+    )
+    try:
+        document = client.unravel(data["SAMLRequest"], binding, LogoutRequest.msgtype)
+        request.loads(
+            document,
+            binding,
+            origdoc=data["SAMLRequest"],
+            must=True,
+            relay_state=data.get("RelayState"),
+            sigalg=data.get("SigAlg"),
+            signature=data.get("Signature"),
+        )
+        request.verify()
+    except Exception as exc:  # noqa: BLE001 - pysaml2 raises many kinds for a bad request
+        raise LoginRefused(
+            "logout_request_not_signed",
+            "The logout request is not correctly signed by the identity provider, so it was "
+            "ignored and you are still signed in here.",
+            status=403,
+        ) from exc
 
 
 def refusal_for(exception, identity_provider):

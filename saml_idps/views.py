@@ -145,7 +145,18 @@ class MetadataView(IdentityProviderMixin, djangosaml2_views.MetadataView):
 
 @method_decorator(csrf_exempt, name="dispatch")  # as on the ACS
 class SingleLogoutServiceView(IdentityProviderMixin, djangosaml2_views.LogoutView):
-    pass
+    """Logout requests and responses from the IdP. A LogoutRequest ends the local session only
+    when the IdP signed it: pysaml2 as djangosaml2 calls it accepts unsigned ones."""
+
+    def do_logout_service(self, request, data, binding, *args, **kwargs):
+        if "SAMLRequest" in data:
+            _, client = self.get_state_client(request)
+            try:
+                validation.check_logout_request(client, data, binding)
+            except LoginRefused as refusal:
+                logger.warning("IdP %s: %s", request.identity_provider.slug, refusal)
+                return refusal_page(request, request.identity_provider, refusal)
+        return super().do_logout_service(request, data, binding, *args, **kwargs)
 
 
 class LogoutView(djangosaml2_views.LogoutInitView):

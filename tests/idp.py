@@ -165,6 +165,18 @@ class TestIdentityProvider:
         )
         return dict(http_info["headers"])["Location"]
 
+    def logout_request(self, sls_url, sp_entity_id, name_id="alice@example.com", sign=True):
+        """A LogoutRequest for the HTTP-POST binding (base64), signed unless told otherwise."""
+        _, request = self.server.create_logout_request(
+            sls_url,
+            sp_entity_id,
+            name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=name_id),
+            sign=sign,
+            sign_alg=SIG_RSA_SHA256,
+            digest_alg=DIGEST_SHA256,
+        )
+        return encode(str(request))
+
 
 def encode(xml):
     return base64.b64encode(xml.encode()).decode()

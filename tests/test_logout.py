@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from .fixtures import SamlTestCase
+from .fixtures import SITE, SamlTestCase, sp_entity_id
 
 
 class LogoutTests(SamlTestCase):
@@ -38,3 +38,32 @@ class LogoutTests(SamlTestCase):
         back = self.idp_a.answer_logout(response["Location"])
         finished = self.client.get(back.removeprefix("http://testserver"))
         self.assertRedirects(finished, "/", fetch_redirect_response=False)
+
+
+class IdpInitiatedLogoutTests(SamlTestCase):
+    def setUp(self):
+        super().setUp()
+        self.assertSignedIn(self.idp_initiated(self.idp_a, "idp-a"))
+
+    def post_logout_request(self, idp, **kwargs):
+        saml_request = idp.logout_request(
+            f"{SITE}/saml/idp-a/sls/", sp_entity_id("idp-a"), **kwargs
+        )
+        return self.client.post("/saml/idp-a/sls/", {"SAMLRequest": saml_request})
+
+    def test_a_signed_logout_request_from_the_idp_ends_the_session(self):
+        response = self.post_logout_request(self.idp_a)
+        self.assertEqual(response.status_code, 302)
+        self.assertTrue(response["Location"].startswith("https://idp-a.example.com/slo/redirect?"))
+        self.assertIn("SAMLResponse=", response["Location"])
+        self.assertNotIn("_auth_user_id", self.client.session)
+
+    def test_an_unsigned_logout_request_is_refused_and_the_session_kept(self):
+        response = self.post_logout_request(self.idp_a, sign=False)
+        self.assertContains(response, "not correctly signed", status_code=403)
+        self.assertIn("_auth_user_id", self.client.session)
+
+    def test_a_logout_request_signed_by_another_idp_is_refused(self):
+        response = self.post_logout_request(self.idp_b)
+        self.assertEqual(response.status_code, 403)
+        self.assertIn("_auth_user_id", self.client.session)
