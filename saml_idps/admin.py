@@ -80,6 +80,8 @@ class IdentityProviderAdmin(admin.ModelAdmin):
                     "allow_idp_initiated",
                     "required_signatures",
                     "allow_sha1",
+                    "sign_authn_requests",
+                    "require_encryption",
                     "clock_skew",
                 ]
             },

@@ -1,5 +1,6 @@
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.db import DatabaseError
 from django.utils import timezone
@@ -48,4 +49,22 @@ def check_certificate_expiry(app_configs, **kwargs):
         for idp in expiring
         for c in idp.signing_certificates
         if datetime.fromisoformat(c["not_after"]) < limit
+    ]
+
+
+@register()
+def check_sp_key_configured(app_configs, **kwargs):
+    """In production the SP key should come from the deployment, not be generated on disk."""
+    from . import keys
+
+    if settings.DEBUG or keys.configured():
+        return []
+    return [
+        Warning(
+            "No SP key is configured, so one is generated in "
+            f"{keys.key_folder()}. Every instance must share the same key.",
+            hint="Set SAML_SP_KEY_FILE and SAML_SP_CERT_FILE (or SAML_SP_KEY_PEM and "
+            "SAML_SP_CERT_PEM) to the key pair the IdPs know.",
+            id="saml_idps.W002",
+        )
     ]

@@ -3,6 +3,13 @@
 SAML_IDPS_BASE_URL
     Scheme and host under which the SP's URLs are published (``https://sso.example.com``).
     ``None`` builds them from the request's host, which ``ALLOWED_HOSTS`` guards.
+SAML_IDPS_SP_KEY_FILE, SAML_IDPS_SP_CERT_FILE
+    Paths of the SP's private key and certificate (PEM). Or give the PEM text itself in
+    SAML_IDPS_SP_KEY_PEM and SAML_IDPS_SP_CERT_PEM. With neither, a key pair is generated into
+    SAML_IDPS_SP_KEY_DIR (default BASE_DIR/var/sp_keys), and a system check warns in production.
+SAML_IDPS_SP_NEXT_KEY_FILE, SAML_IDPS_SP_NEXT_CERT_FILE
+    The next key pair during a rollover: published and used for decryption before it replaces
+    the current one.
 SAML_IDPS_METADATA_ALLOW_INSECURE
     Allow ``http://`` metadata URLs and loopback/private hosts. Always allowed when DEBUG is on.
 SAML_IDPS_METADATA_MAX_BYTES
@@ -27,6 +34,13 @@ from django.conf import settings
 
 DEFAULTS = {
     "BASE_URL": None,
+    "SP_KEY_FILE": None,
+    "SP_CERT_FILE": None,
+    "SP_KEY_PEM": None,
+    "SP_CERT_PEM": None,
+    "SP_KEY_DIR": None,
+    "SP_NEXT_KEY_FILE": None,
+    "SP_NEXT_CERT_FILE": None,
     "METADATA_ALLOW_INSECURE": False,
     "METADATA_MAX_BYTES": 5 * 1024 * 1024,
     "METADATA_TIMEOUT": (5, 15),

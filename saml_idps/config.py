@@ -10,7 +10,9 @@ from django.http import Http404
 from django.urls import reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import SPConfig
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
+from . import keys
 from .conf import app_setting
 from .models import IdentityProvider
 
@@ -87,16 +89,26 @@ def sp_config_for_request(request=None):
 
 def build_sp_config(identity_provider, urls):
     """The SPConfig trusting only ``identity_provider``'s stored metadata (none when None)."""
+    pair, next_pair = keys.current(), keys.upcoming()
     sp = {
         "name": "saml_idps",
         "authn_requests_signed": False,
+        "logout_requests_signed": True,
         "allow_unsolicited": False,
+        "signing_algorithm": SIG_RSA_SHA256,
+        "digest_algorithm": DIGEST_SHA256,
         **REQUIRED_SIGNATURES[IdentityProvider.RequiredSignatures.EITHER],
     }
     config = {
         "entityid": UNBOUND_ENTITY_ID,
         "service": {"sp": sp},
         "metadata": {"inline": []},
+        "key_file": pair.key_file,
+        "cert_file": pair.cert_file,
+        # Assertions encrypted to either certificate decrypt during a rollover.
+        "encryption_keypairs": [
+            {"key_file": p.key_file, "cert_file": p.cert_file} for p in (pair, next_pair) if p
+        ],
         # Okta, Entra ID and Google name attributes freely (FirstName, claim URIs): keep them all.
         "allow_unknown_attributes": True,
         # Keys to check signatures come only from the IdP's metadata, never from the message.
@@ -107,6 +119,7 @@ def build_sp_config(identity_provider, urls):
         config["metadata"]["inline"].append(identity_provider.metadata_xml)
         config["accepted_time_diff"] = identity_provider.clock_skew
         sp["allow_unsolicited"] = identity_provider.allow_idp_initiated
+        sp["authn_requests_signed"] = identity_provider.sign_authn_requests
         sp.update(REQUIRED_SIGNATURES[identity_provider.required_signatures])
         sp["endpoints"] = {
             "assertion_consumer_service": [

@@ -74,6 +74,16 @@ class IdentityProvider(models.Model):
         default=False,
         help_text="Only for IdPs that cannot sign with SHA-256. MD5 is never accepted.",
     )
+    sign_authn_requests = models.BooleanField(
+        "sign AuthnRequests",
+        default=True,
+        help_text="Sign our requests with the SP key published in our metadata.",
+    )
+    require_encryption = models.BooleanField(
+        "require encrypted assertions",
+        default=False,
+        help_text="Refuse assertions the IdP did not encrypt to our metadata's certificate.",
+    )
     clock_skew = models.PositiveIntegerField(
         "clock skew (seconds)",
         default=60,
@@ -165,6 +175,8 @@ class IdentityProvider(models.Model):
             warnings.append(
                 f"A clock skew of {self.clock_skew} s lets expired assertions in for longer."
             )
+        if not self.sign_authn_requests:
+            warnings.append("AuthnRequests are not signed.")
         if self.allow_idp_initiated:
             warnings.append(
                 "IdP-initiated login is on: responses nobody here asked for are accepted "

@@ -99,7 +99,23 @@ def check_raw_response(saml_response, identity_provider):
             f"The response holds {len(assertions)} assertions; exactly one is accepted.",
             status=400,
         )
+    if (
+        succeeded
+        and identity_provider.require_encryption
+        and assertions[0].tag != f"{{{NS_SAML}}}EncryptedAssertion"
+    ):
+        raise LoginRefused(
+            "encryption_required",
+            f"IdP '{identity_provider.name}' must encrypt its assertions, and this one is not "
+            "encrypted. An admin should turn on assertion encryption at the IdP.",
+            status=400,
+        )
     check_algorithms(root, identity_provider)
+
+
+def check_decrypted_algorithms(response, identity_provider):
+    """The algorithms of signatures inside an encrypted assertion, visible only now."""
+    check_algorithms(fromstring(response.xmlstr, forbid_dtd=True), identity_provider)
 
 
 def inflates(document):

@@ -95,6 +95,7 @@ class AssertionConsumerServiceView(
         urls = sp_urls(identity_provider, self.request)
         acs_urls = {urls.acs, urls.acs_alias}
         try:
+            validation.check_decrypted_algorithms(response, identity_provider)
             validation.check_issuers(response, identity_provider)
             validation.check_timing(response, identity_provider)
             validation.check_destination(response, acs_urls)

@@ -128,6 +128,14 @@ SAML_SESSION_COOKIE_NAME = "saml_session"
 # saml_idps (defaults and meaning in saml_idps/conf.py).
 SAML_IDPS_BASE_URL = os.environ.get("SAML_BASE_URL", "").rstrip("/") or None
 SAML_IDPS_METADATA_ALLOW_INSECURE = env_flag("SAML_METADATA_ALLOW_INSECURE")
+# The SP key pair: files, or PEM text, from the environment; generated into var/sp_keys if none.
+SAML_IDPS_SP_KEY_FILE = os.environ.get("SAML_SP_KEY_FILE")
+SAML_IDPS_SP_CERT_FILE = os.environ.get("SAML_SP_CERT_FILE")
+SAML_IDPS_SP_KEY_PEM = os.environ.get("SAML_SP_KEY_PEM")
+SAML_IDPS_SP_CERT_PEM = os.environ.get("SAML_SP_CERT_PEM")
+SAML_IDPS_SP_KEY_DIR = os.environ.get("SAML_SP_KEY_DIR", str(BASE_DIR / "var" / "sp_keys"))
+SAML_IDPS_SP_NEXT_KEY_FILE = os.environ.get("SAML_SP_NEXT_KEY_FILE")
+SAML_IDPS_SP_NEXT_CERT_FILE = os.environ.get("SAML_SP_NEXT_CERT_FILE")
 
 # --- Transport security ---------------------------------------------------------------------
 # Session and CSRF cookies are Secure whenever DEBUG is off. The SAML session cookie must be

@@ -64,6 +64,8 @@ ADMIN_FLAGS = [
     "enabled",
     "allow_idp_initiated",
     "allow_sha1",
+    "sign_authn_requests",
+    "require_encryption",
     "create_users",
     "remove_unasserted_groups",
     "show_assertion_values",

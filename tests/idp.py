@@ -30,6 +30,10 @@ PASSWORD_AUTHN = {
 class TestIdentityProvider:
     """An IdP at ``base_url`` that signs responses with its own freshly generated key."""
 
+    # pysaml2 signs with SHA-1 unless told otherwise, whatever its configuration says.
+    SIGN_ALG = SIG_RSA_SHA256
+    DIGEST_ALG = DIGEST_SHA256
+
     def __init__(self, name="idp-a", entity_id=None):
         self.base_url = f"https://{name}.example.com"
         self.entity_id = entity_id or f"{self.base_url}/metadata"
@@ -61,6 +65,8 @@ class TestIdentityProvider:
                             ],
                         },
                         "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
+                        # The SP signs its AuthnRequests: check them as Okta can.
+                        "want_authn_requests_signed": True,
                         "policy": {
                             "default": {
                                 "lifetime": {"minutes": 5},
@@ -73,6 +79,10 @@ class TestIdentityProvider:
         )
         self.server = Server(config=self.config)
         self.trusted = set()
+
+    @staticmethod
+    def name_id(value, name_id_format=NAMEID_FORMAT_EMAILADDRESS):
+        return NameID(format=name_id_format, text=value)
 
     def trust(self, sp_metadata_xml):
         """Know a service provider by its metadata, as an admin does in Okta."""
@@ -101,8 +111,9 @@ class TestIdentityProvider:
         attributes=None,
         sign_response=True,
         sign_assertion=True,
-        sign_alg=SIG_RSA_SHA256,
-        digest_alg=DIGEST_SHA256,
+        sign_alg=SIGN_ALG,
+        digest_alg=DIGEST_ALG,
+        encrypt=False,
     ):
         """A signed SAMLResponse (base64, as the HTTP-POST binding carries it)."""
         response = self.server.create_authn_response(
@@ -110,12 +121,15 @@ class TestIdentityProvider:
             in_response_to=in_response_to,
             destination=acs_url,
             sp_entity_id=audience,
-            name_id=NameID(format=name_id_format, text=name_id),
+            name_id=self.name_id(name_id, name_id_format),
             authn=PASSWORD_AUTHN,
             sign_response=sign_response,
             sign_assertion=sign_assertion,
             sign_alg=sign_alg,
             digest_alg=digest_alg,
+            # Encrypted to the certificate in the SP's metadata, as Okta or Entra ID do.
+            encrypt_assertion=encrypt,
+            encrypt_assertion_self_contained=True,
         )
         return encode(str(response))
 
@@ -131,10 +145,15 @@ class TestIdentityProvider:
         return encode(str(response))
 
     def received_request(self, redirect_url):
-        """The AuthnRequest carried by an HTTP-Redirect binding URL."""
-        query = parse_qs(urlsplit(redirect_url).query)
+        """The AuthnRequest carried by an HTTP-Redirect binding URL, its signature verified
+        with the certificate in the SP's metadata."""
+        query = {name: values[0] for name, values in parse_qs(urlsplit(redirect_url).query).items()}
         return self.server.parse_authn_request(
-            query["SAMLRequest"][0], BINDING_HTTP_REDIRECT
+            query["SAMLRequest"],
+            BINDING_HTTP_REDIRECT,
+            relay_state=query.get("RelayState"),
+            sigalg=query.get("SigAlg"),
+            signature=query.get("Signature"),
         ).message
 
     def answer(self, redirect_url, **kwargs):
@@ -152,9 +171,13 @@ class TestIdentityProvider:
     def answer_logout(self, redirect_url):
         """Answer the LogoutRequest in an HTTP-Redirect binding URL: the URL that carries our
         LogoutResponse back to the SP."""
-        query = parse_qs(urlsplit(redirect_url).query)
+        query = {name: values[0] for name, values in parse_qs(urlsplit(redirect_url).query).items()}
         request = self.server.parse_logout_request(
-            query["SAMLRequest"][0], BINDING_HTTP_REDIRECT
+            query["SAMLRequest"],
+            BINDING_HTTP_REDIRECT,
+            relay_state=query.get("RelayState"),
+            sigalg=query.get("SigAlg"),
+            signature=query.get("Signature"),
         ).message
         response = self.server.create_logout_response(request, [BINDING_HTTP_REDIRECT])
         destination = self.server.metadata.single_logout_service(
