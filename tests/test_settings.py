@@ -12,10 +12,15 @@ from pathlib import Path
 
 from django.test import SimpleTestCase
 
+from saml_idps.certificates import generate_self_signed
+
 from .fixtures import SamlTestCase, free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 SETTINGS_NAMES = [
+    "DEMO_IDP",
+    "SAML_SP_KEY_FILE",
+    "SAML_SP_CERT_FILE",
     "DEBUG",
     "SECRET_KEY",
     "DATABASE_URL",
@@ -125,6 +130,34 @@ def wait_for(url, server, timeout=30):
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+class DeployCheckTests(SimpleTestCase):
+    def test_check_deploy_is_clean_with_the_readmes_production_settings(self):
+        key_pem, cert_pem = generate_self_signed("production SP")
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+            cwd=PROJECT,
+            env=clean_environment(
+                DEBUG="0",
+                SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-of-50+-chars",
+                ALLOWED_HOSTS="sso.example.com",
+                SAML_BASE_URL="https://sso.example.com",
+                SECURE_SSL_REDIRECT="1",
+                SECURE_HSTS_SECONDS="31536000",
+                SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+                SECURE_HSTS_PRELOAD="1",
+                SECURE_PROXY_SSL_HEADER="1",
+                SAML_SP_KEY_PEM=key_pem.decode(),
+                SAML_SP_CERT_PEM=cert_pem.decode(),
+                SAML_SP_KEY_DIR=tempfile.mkdtemp(),
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
+        self.assertIn("System check identified no issues", result.stdout)
 
 
 class SamlCookieTests(SamlTestCase):
