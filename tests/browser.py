@@ -5,6 +5,7 @@ import os
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 from django.apps import apps
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
@@ -52,7 +53,7 @@ class BrowserTestCase(StaticLiveServerTestCase):
             raise unittest.SkipTest(f"Browser tests skipped: {reason}")
         # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
         # between browser steps are still synchronous and safe.
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        cls.enterClassContext(mock.patch.dict(os.environ, {"DJANGO_ALLOW_ASYNC_UNSAFE": "true"}))
         super().setUpClass()
         from playwright.sync_api import sync_playwright
 
