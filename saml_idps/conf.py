@@ -16,6 +16,8 @@ SAML_IDPS_METADATA_MAX_BYTES
     Largest metadata document accepted (5 MiB).
 SAML_IDPS_METADATA_TIMEOUT
     ``(connect, read)`` timeout in seconds for fetching metadata.
+SAML_IDPS_CONFIG_CACHE_SIZE
+    How many built pysaml2 configurations (one per IdP) each process keeps (1000).
 SAML_IDPS_MAX_RESPONSE_BYTES
     Largest SAMLResponse accepted at an ACS, base64 as posted (512 KiB).
 SAML_IDPS_MAX_MESSAGE_AGE
@@ -44,6 +46,7 @@ DEFAULTS = {
     "METADATA_ALLOW_INSECURE": False,
     "METADATA_MAX_BYTES": 5 * 1024 * 1024,
     "METADATA_TIMEOUT": (5, 15),
+    "CONFIG_CACHE_SIZE": 1000,
     "MAX_RESPONSE_BYTES": 512 * 1024,
     "MAX_MESSAGE_AGE": 3600,
     "REPLAY_WINDOW": 24 * 60 * 60,

@@ -4,6 +4,8 @@ Each IdP gets its own relying party: its own SP entity ID and endpoints under /s
 configuration holding that one IdP's metadata, read inline from the database.
 """
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.http import Http404
@@ -84,7 +86,36 @@ def sp_config_for_request(request=None):
     if request is None:
         return build_sp_config(None, None)
     identity_provider = identity_provider_for(request)
-    return build_sp_config(identity_provider, sp_urls(identity_provider, request))
+    return cached_sp_config(identity_provider, sp_urls(identity_provider, request))
+
+
+# Built configs by (IdP id, row version, our URLs, SP keys), least recently used first. Building one
+# loads the SP key and parses the metadata (~40 ms); a hit is a dict lookup. The version is the
+# row's updated_at, which every save changes, so a metadata change saved by any instance is
+# used by every instance at its next request without anyone reparsing anything.
+_built_configs = OrderedDict()
+_built_configs_lock = threading.Lock()
+
+
+def cached_sp_config(identity_provider, urls):
+    key = (
+        identity_provider.pk,
+        identity_provider.updated_at,
+        urls,
+        keys.current(),
+        keys.upcoming(),
+    )
+    with _built_configs_lock:
+        config = _built_configs.get(key)
+        if config is not None:
+            _built_configs.move_to_end(key)
+            return config
+    config = build_sp_config(identity_provider, urls)  # outside the lock: it is the slow part
+    with _built_configs_lock:
+        _built_configs[key] = config
+        while len(_built_configs) > app_setting("CONFIG_CACHE_SIZE"):
+            _built_configs.popitem(last=False)
+    return config
 
 
 def build_sp_config(identity_provider, urls):

@@ -1,12 +1,15 @@
 """The SAML_CONFIG_LOADER: one IdP's stored metadata, our endpoints for it, signatures required."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 from django.core.exceptions import ImproperlyConfigured
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 from django.urls import resolve
 from djangosaml2.conf import get_config
 from djangosaml2.utils import get_idp_sso_supported_bindings
 from saml2 import BINDING_HTTP_POST
 
+from saml_idps import config
 from saml_idps.config import UNBOUND_ENTITY_ID, sp_config_for_request
 
 from .fixtures import SamlTestCase
@@ -44,3 +47,41 @@ class ConfigLoaderTests(SamlTestCase):
         self.assertEqual(config.entityid, UNBOUND_ENTITY_ID)
         with self.assertRaisesMessage(ImproperlyConfigured, "No IdP configured"):
             get_idp_sso_supported_bindings()
+
+
+class ConfigCacheTests(SamlTestCase):
+    def setUp(self):
+        super().setUp()
+        config._built_configs.clear()
+
+    def test_the_config_of_an_unchanged_idp_is_built_once(self):
+        first = sp_config_for_request(request_for("/saml/idp-a/acs/"))
+        second = sp_config_for_request(request_for("/saml/idp-a/login/"))
+        self.assertIs(first, second)
+
+    def test_a_saved_change_of_the_idp_is_used_at_the_next_request(self):
+        before = sp_config_for_request(request_for("/saml/idp-a/acs/"))
+        self.row_a.allow_idp_initiated = False
+        self.row_a.save()  # as another instance would: only the row changes
+        after = sp_config_for_request(request_for("/saml/idp-a/acs/"))
+        self.assertIsNot(before, after)
+        self.assertFalse(after.getattr("allow_unsolicited", "sp"))
+
+    @override_settings(SAML_IDPS_CONFIG_CACHE_SIZE=1)
+    def test_the_cache_is_bounded(self):
+        sp_config_for_request(request_for("/saml/idp-a/acs/"))
+        sp_config_for_request(request_for("/saml/idp-b/acs/"))
+        self.assertEqual(len(config._built_configs), 1)
+
+    def test_concurrent_requests_get_complete_configs(self):
+        rows = [self.row_a, self.row_b]
+        urls = {row.pk: config.sp_urls(row, RequestFactory().get("/")) for row in rows}
+
+        def build(n):
+            row = rows[n % 2]
+            return row.entity_id, config.cached_sp_config(row, urls[row.pk])
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(build, range(40)))
+        for entity_id, built in results:
+            self.assertEqual(list(built.metadata.identity_providers()), [entity_id])
