@@ -95,3 +95,8 @@ class IdentityProviderForm(forms.ModelForm):
         super()._save_m2m()
         if self.change_summary:
             metadata.record_change(self.instance, self.change_source, self.change_summary)
+
+
+def errors_as_text(errors):
+    """A form's errors on one line, for the command line."""
+    return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())

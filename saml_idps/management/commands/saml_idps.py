@@ -1,0 +1,108 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from saml_idps import transfer
+from saml_idps.forms import IdentityProviderForm, errors_as_text
+from saml_idps.models import IdentityProvider
+
+
+class Command(BaseCommand):
+    help = "Manage SAML identity providers from the shell, with the admin's validation."
+
+    def add_arguments(self, parser):
+        commands = parser.add_subparsers(dest="action", required=True)
+        add = commands.add_parser("add", help="register an IdP by metadata URL or file")
+        add.add_argument("slug")
+        source = add.add_mutually_exclusive_group(required=True)
+        source.add_argument("--metadata-url")
+        source.add_argument("--metadata-file", type=Path)
+        add.add_argument("--name", help="shown as 'Sign in with NAME' (default: the slug)")
+        commands.add_parser("list", help="slug, entity ID, enabled, metadata age, expiry")
+        for action in ("show", "enable", "disable"):
+            commands.add_parser(action, help=f"{action} one IdP").add_argument("slug")
+        export = commands.add_parser("export", help="every setting of IdPs as JSON")
+        export.add_argument("slugs", nargs="*", metavar="SLUG")
+        load = commands.add_parser("import", help="create or update IdPs from exported JSON")
+        load.add_argument("file", type=Path)
+
+    def handle(self, action, **options):
+        getattr(self, f"handle_{action}")(**options)
+
+    def handle_add(self, slug, metadata_url, metadata_file, name, **options):
+        data = {"slug": slug, "name": name or slug, "metadata_url": metadata_url or ""}
+        if metadata_file is not None:
+            data["metadata_xml"] = read(metadata_file)
+        form = IdentityProviderForm(data=data)
+        if not form.is_valid():
+            raise CommandError(errors_as_text(form.errors))
+        identity_provider = form.save()
+        self.stdout.write(f"Added {slug}: {identity_provider.entity_id}")
+
+    def handle_list(self, **options):
+        now = timezone.now()
+        for idp in IdentityProvider.objects.order_by("slug"):
+            age = f"{(now - idp.metadata_fetched_at).days}d" if idp.metadata_fetched_at else "-"
+            expiry = f"{idp.certificates_expire_at:%Y-%m-%d}" if idp.certificates_expire_at else "-"
+            state = "enabled" if idp.enabled else "disabled"
+            self.stdout.write(
+                f"{idp.slug}\t{idp.entity_id}\t{state}\tmetadata age {age}\t"
+                f"certificates expire {expiry}"
+            )
+
+    def handle_show(self, slug, **options):
+        entry = transfer.exported(identity_provider(slug))
+        entry.pop("metadata_xml")
+        for name, value in entry.items():
+            self.stdout.write(f"{name}: {json.dumps(value)}")
+
+    def handle_enable(self, slug, **options):
+        self.set_enabled(slug, True)
+
+    def handle_disable(self, slug, **options):
+        self.set_enabled(slug, False)
+
+    def set_enabled(self, slug, enabled):
+        idp = identity_provider(slug)
+        idp.enabled = enabled
+        idp.save(update_fields=["enabled", "updated_at"])
+        self.stdout.write(f"{slug}: {'enabled' if enabled else 'disabled'}")
+
+    def handle_export(self, slugs, **options):
+        identity_providers = IdentityProvider.objects.order_by("slug")
+        if slugs:
+            missing = set(slugs) - set(
+                identity_providers.filter(slug__in=slugs).values_list("slug", flat=True)
+            )
+            if missing:
+                raise CommandError(f"No identity provider {', '.join(sorted(missing))}.")
+            identity_providers = identity_providers.filter(slug__in=slugs)
+        self.stdout.write(json.dumps(transfer.export(identity_providers), indent=2))
+
+    def handle_import(self, file, **options):
+        try:
+            entries = json.loads(read(file))
+        except json.JSONDecodeError as error:
+            raise CommandError(f"{file} is not valid JSON: {error}") from error
+        try:
+            results = transfer.import_(entries)
+        except transfer.TransferError as error:
+            raise CommandError(f"Nothing was imported:\n{error}") from error
+        for slug, outcome in results:
+            self.stdout.write(f"{slug}: {outcome}")
+
+
+def identity_provider(slug):
+    try:
+        return IdentityProvider.objects.get(slug=slug)
+    except IdentityProvider.DoesNotExist:
+        raise CommandError(f"No identity provider {slug}.") from None
+
+
+def read(path):
+    try:
+        return path.read_text()
+    except OSError as error:
+        raise CommandError(f"Cannot read {path}: {error.strerror}") from error

@@ -1,0 +1,128 @@
+"""IdPs as JSON, for config-as-code: export every per-IdP setting, import it elsewhere.
+
+An import validates every entry with the admin's own form (the metadata included), applies
+all of them in one transaction or none, and leaves an IdP that already matches untouched.
+"""
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.forms import modelform_factory
+
+from .forms import IdentityProviderForm, errors_as_text
+from .models import EmailDomain, GroupMapping, IdentityProvider
+
+# Every setting an admin can make on an IdP, in the admin's order.
+SETTINGS_FIELDS = [
+    "slug",
+    "name",
+    "metadata_url",
+    "metadata_xml",
+    "aggregate_entity_id",
+    "metadata_signing_certificate",
+    "enabled",
+    "allow_idp_initiated",
+    "required_signatures",
+    "allow_sha1",
+    "sign_authn_requests",
+    "require_encryption",
+    "clock_skew",
+    "create_users",
+    "attribute_mapping",
+    "groups_attribute",
+    "remove_unasserted_groups",
+    "show_assertion_values",
+]
+SettingsForm = modelform_factory(
+    IdentityProvider, form=IdentityProviderForm, fields=SETTINGS_FIELDS
+)
+
+
+class TransferError(Exception):
+    """An import that changed nothing; the message lists every entry's problems."""
+
+
+def export(identity_providers):
+    return [exported(idp) for idp in identity_providers.prefetch_related("email_domains")]
+
+
+def exported(identity_provider):
+    entry = {field: getattr(identity_provider, field) for field in SETTINGS_FIELDS}
+    entry["email_domains"] = sorted(d.domain for d in identity_provider.email_domains.all())
+    entry["group_mappings"] = [
+        {
+            "value": m.value,
+            "group": m.group.name if m.group else None,
+            "grants_staff": m.grants_staff,
+            "grants_superuser": m.grants_superuser,
+        }
+        for m in identity_provider.group_mappings.select_related("group").order_by("value", "pk")
+    ]
+    return entry
+
+
+def import_(entries):
+    """Create or update the IdPs in ``entries`` (a list of exported dicts), all or nothing.
+    Returns ``[(slug, "created" | "updated" | "unchanged")]``."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise TransferError("The file must hold a JSON list of identity providers.")
+    results, problems = [], []
+    with transaction.atomic():
+        for number, entry in enumerate(entries, start=1):
+            slug = entry.get("slug", f"entry {number}")
+            try:
+                results.append((slug, import_one(entry)))
+            except TransferError as error:
+                problems.append(f"{slug}: {error}")
+        if problems:
+            transaction.set_rollback(True)
+            raise TransferError("\n".join(problems))
+    return results
+
+
+def import_one(entry):
+    existing = IdentityProvider.objects.filter(slug=entry.get("slug")).first()
+    if existing is not None and exported(existing) == normalized(entry, existing):
+        return "unchanged"
+    data = {field: entry.get(field) for field in SETTINGS_FIELDS if field in entry}
+    form = SettingsForm(data=data, instance=existing)
+    if not form.is_valid():
+        raise TransferError(errors_as_text(form.errors))
+    identity_provider = form.save()
+    replace_domains(identity_provider, entry.get("email_domains", []))
+    replace_group_mappings(identity_provider, entry.get("group_mappings", []))
+    return "created" if existing is None else "updated"
+
+
+def normalized(entry, existing):
+    """``entry`` as exported() would show it, defaults filled from ``existing``."""
+    current = exported(existing)
+    return {**current, **{key: entry[key] for key in current if key in entry}}
+
+
+def replace_domains(identity_provider, domains):
+    identity_provider.email_domains.all().delete()
+    for domain in domains:
+        email_domain = EmailDomain(identity_provider=identity_provider, domain=domain)
+        try:
+            email_domain.full_clean()
+        except Exception as error:  # noqa: BLE001 - ValidationError, with its message
+            raise TransferError(f"email domain {domain!r}: {error}") from error
+        email_domain.save()
+
+
+def replace_group_mappings(identity_provider, mappings):
+    identity_provider.group_mappings.all().delete()
+    for mapping in mappings:
+        group_name = mapping.get("group")
+        group_mapping = GroupMapping(
+            identity_provider=identity_provider,
+            value=mapping.get("value", ""),
+            group=Group.objects.get_or_create(name=group_name)[0] if group_name else None,
+            grants_staff=bool(mapping.get("grants_staff")),
+            grants_superuser=bool(mapping.get("grants_superuser")),
+        )
+        try:
+            group_mapping.full_clean()
+        except Exception as error:  # noqa: BLE001 - ValidationError, with its message
+            raise TransferError(f"group mapping {mapping!r}: {error}") from error
+        group_mapping.save()

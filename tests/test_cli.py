@@ -1,0 +1,159 @@
+"""`manage.py saml_idps`: the operators' command line and config-as-code."""
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django.test import TestCase, override_settings
+
+from saml_idps.models import EmailDomain, GroupMapping, IdentityProvider, MetadataChange
+
+from .fixtures import MetadataServer, register, shared_idp, xml_route
+from .test_admin import SP_METADATA
+
+
+def run(*args):
+    output = io.StringIO()
+    call_command("saml_idps", *args, stdout=output)
+    return output.getvalue()
+
+
+def write(text):
+    path = Path(tempfile.mkdtemp()) / "file"
+    path.write_text(text)
+    return str(path)
+
+
+@override_settings(SAML_IDPS_METADATA_ALLOW_INSECURE=True)
+class AddTests(TestCase):
+    def setUp(self):
+        self.idp = shared_idp("idp-a")
+
+    def test_add_by_metadata_url(self):
+        server = MetadataServer(self, {"/m": xml_route(self.idp.metadata_xml)})
+        output = run("add", "okta", "--metadata-url", server.url("/m"), "--name", "Okta")
+        self.assertIn(f"Added okta: {self.idp.entity_id}", output)
+        row = IdentityProvider.objects.get()
+        self.assertEqual((row.name, row.metadata_url), ("Okta", server.url("/m")))
+        self.assertEqual(MetadataChange.objects.count(), 1)
+
+    def test_add_by_metadata_file(self):
+        run("add", "okta", "--metadata-file", write(self.idp.metadata_xml))
+        self.assertEqual(IdentityProvider.objects.get().name, "okta")
+
+    def test_a_file_that_is_not_idp_metadata_is_an_error(self):
+        with self.assertRaisesMessage(CommandError, "no IDPSSODescriptor"):
+            run("add", "sp", "--metadata-file", write(SP_METADATA.decode()))
+        self.assertFalse(IdentityProvider.objects.exists())
+
+    def test_a_duplicate_entity_id_is_an_error(self):
+        register(self.idp, "first")
+        with self.assertRaisesMessage(CommandError, "already has the entity ID"):
+            run("add", "second", "--metadata-file", write(self.idp.metadata_xml))
+        self.assertEqual(IdentityProvider.objects.count(), 1)
+
+    def test_a_missing_file_is_an_error(self):
+        with self.assertRaisesMessage(CommandError, "Cannot read"):
+            run("add", "x", "--metadata-file", "/nonexistent/metadata.xml")
+
+
+class ManageTests(TestCase):
+    def setUp(self):
+        self.row = register(shared_idp("idp-a"), "okta", name="Okta")
+
+    def test_list_shows_slug_entity_id_state_age_and_expiry(self):
+        output = run("list")
+        self.assertIn(f"okta\t{self.row.entity_id}\tenabled\tmetadata age -", output)
+        self.assertIn(f"certificates expire {self.row.certificates_expire_at:%Y-%m-%d}", output)
+
+    def test_show_prints_every_setting(self):
+        output = run("show", "okta")
+        self.assertIn('name: "Okta"', output)
+        self.assertIn('required_signatures: "either"', output)
+
+    def test_disable_and_enable(self):
+        run("disable", "okta")
+        self.assertFalse(IdentityProvider.objects.get().enabled)
+        run("enable", "okta")
+        self.assertTrue(IdentityProvider.objects.get().enabled)
+
+    def test_an_unknown_slug_is_an_error(self):
+        for action in ("show", "enable", "disable", "export"):
+            with (
+                self.subTest(action=action),
+                self.assertRaisesMessage(CommandError, "No identity provider nope"),
+            ):
+                run(action, "nope")
+
+
+class ExportImportTests(TestCase):
+    def setUp(self):
+        self.row = register(shared_idp("idp-a"), "okta", name="Okta", allow_sha1=True)
+        EmailDomain.objects.create(identity_provider=self.row, domain="acme.com")
+        GroupMapping.objects.create(
+            identity_provider=self.row, value="Eng", group=Group.objects.create(name="eng")
+        )
+        self.exported = run("export")
+
+    def import_file(self, text):
+        return run("import", write(text))
+
+    def test_export_holds_every_setting(self):
+        (entry,) = json.loads(self.exported)
+        self.assertEqual(entry["slug"], "okta")
+        self.assertTrue(entry["allow_sha1"])
+        self.assertEqual(entry["email_domains"], ["acme.com"])
+        self.assertEqual(entry["group_mappings"][0]["group"], "eng")
+        self.assertEqual(entry["metadata_xml"], self.row.metadata_xml)
+
+    def test_import_into_an_empty_site_recreates_the_idp(self):
+        IdentityProvider.objects.all().delete()
+        self.assertIn("okta: created", self.import_file(self.exported))
+        row = IdentityProvider.objects.get()
+        self.assertTrue(row.allow_sha1)
+        self.assertEqual(list(row.email_domains.values_list("domain", flat=True)), ["acme.com"])
+        self.assertEqual(row.group_mappings.get().group.name, "eng")
+
+    def test_importing_twice_changes_nothing(self):
+        before = IdentityProvider.objects.values().get()
+        self.assertIn("okta: unchanged", self.import_file(self.exported))
+        self.assertIn("okta: unchanged", self.import_file(self.exported))
+        self.assertEqual(IdentityProvider.objects.values().get(), before)
+
+    def test_import_updates_a_changed_setting(self):
+        entries = json.loads(self.exported)
+        entries[0]["clock_skew"] = 120
+        self.assertIn("okta: updated", self.import_file(json.dumps(entries)))
+        self.assertEqual(IdentityProvider.objects.get().clock_skew, 120)
+
+    def test_invalid_json_is_an_error(self):
+        with self.assertRaisesMessage(CommandError, "is not valid JSON"):
+            self.import_file("[{not json")
+
+    def test_a_failed_import_changes_nothing(self):
+        entries = json.loads(self.exported)
+        entries[0]["clock_skew"] = 120
+        bad = dict(entries[0], slug="sp", metadata_xml=SP_METADATA.decode(), metadata_url="")
+        with self.assertRaisesMessage(CommandError, "Nothing was imported"):
+            self.import_file(json.dumps([entries[0], bad]))
+        self.assertEqual(IdentityProvider.objects.get().clock_skew, 60)
+        self.assertEqual(IdentityProvider.objects.count(), 1)
+
+    def test_a_duplicate_entity_id_is_refused(self):
+        entries = json.loads(self.exported)
+        copy = dict(entries[0], slug="okta-copy")
+        with self.assertRaisesMessage(CommandError, "already has the entity ID"):
+            self.import_file(json.dumps([copy]))
+
+    def test_a_mapping_onto_is_staff_is_refused(self):
+        entries = json.loads(self.exported)
+        entries[0]["attribute_mapping"] = {"role": ["is_staff"]}
+        with self.assertRaisesMessage(CommandError, "Assertions may not set is_staff"):
+            self.import_file(json.dumps(entries))
+
+    def test_a_file_that_is_not_a_list_is_refused(self):
+        with self.assertRaisesMessage(CommandError, "JSON list of identity providers"):
+            self.import_file('{"slug": "okta"}')
