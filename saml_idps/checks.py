@@ -68,3 +68,78 @@ def check_sp_key_configured(app_configs, **kwargs):
             id="saml_idps.W002",
         )
     ]
+
+
+MIDDLEWARE = "saml_idps.middleware.SamlSessionMiddleware"
+BACKEND = "saml_idps.backends.SamlIdentityBackend"
+CONFIG_LOADER = "saml_idps.config.sp_config_for_request"
+
+
+@register()
+def check_host_settings(app_configs, **kwargs):
+    """The settings a host project must have for saml_idps to work, each with its fix."""
+    problems = []
+    middleware = list(settings.MIDDLEWARE)
+    if "djangosaml2" not in settings.INSTALLED_APPS:
+        problems.append(
+            Error(
+                "djangosaml2 is not in INSTALLED_APPS.",
+                hint="Add 'djangosaml2' to INSTALLED_APPS (its templates post the AuthnRequest).",
+                id="saml_idps.E002",
+            )
+        )
+    if MIDDLEWARE not in middleware:
+        problems.append(
+            Error(
+                f"{MIDDLEWARE} is not in MIDDLEWARE.",
+                hint="Add it right after django.contrib.sessions.middleware.SessionMiddleware "
+                "(instead of djangosaml2's, whose cookie browsers drop over plain http).",
+                id="saml_idps.E003",
+            )
+        )
+    elif (
+        "django.contrib.sessions.middleware.SessionMiddleware"
+        not in middleware[: middleware.index(MIDDLEWARE)]
+    ):
+        problems.append(
+            Error(
+                f"{MIDDLEWARE} comes before SessionMiddleware.",
+                hint="Move it right after django.contrib.sessions.middleware.SessionMiddleware.",
+                id="saml_idps.E004",
+            )
+        )
+    if BACKEND not in settings.AUTHENTICATION_BACKENDS:
+        problems.append(
+            Error(
+                f"{BACKEND} is not in AUTHENTICATION_BACKENDS.",
+                hint=f"Add '{BACKEND}' to AUTHENTICATION_BACKENDS.",
+                id="saml_idps.E005",
+            )
+        )
+    if getattr(settings, "SAML_CONFIG_LOADER", None) != CONFIG_LOADER:
+        problems.append(
+            Error(
+                "SAML_CONFIG_LOADER does not point at saml_idps.",
+                hint=f"Set SAML_CONFIG_LOADER = '{CONFIG_LOADER}'.",
+                id="saml_idps.E006",
+            )
+        )
+    if str(getattr(settings, "SAML_SESSION_COOKIE_SAMESITE", "None")).lower() != "none":
+        problems.append(
+            Warning(
+                "SAML_SESSION_COOKIE_SAMESITE is not 'None': the IdP's cross-site POST to the "
+                "ACS arrives without the pending request, and SP-initiated logins fail.",
+                hint="Remove SAML_SESSION_COOKIE_SAMESITE from the settings.",
+                id="saml_idps.W003",
+            )
+        )
+    if settings.SESSION_COOKIE_SAMESITE in ("None", None) and not settings.SESSION_COOKIE_SECURE:
+        problems.append(
+            Error(
+                "SESSION_COOKIE_SAMESITE is None but SESSION_COOKIE_SECURE is off: browsers "
+                "drop that cookie.",
+                hint="Use SESSION_COOKIE_SAMESITE = 'Lax' (the default).",
+                id="saml_idps.E007",
+            )
+        )
+    return problems

@@ -1,9 +1,10 @@
 import os
 from unittest import mock
 
-from django.test import SimpleTestCase
+from django.conf import settings
+from django.test import SimpleTestCase, override_settings
 
-from saml_idps.checks import check_xmlsec1
+from saml_idps.checks import check_host_settings, check_xmlsec1
 
 
 class XmlsecCheckTests(SimpleTestCase):
@@ -15,3 +16,42 @@ class XmlsecCheckTests(SimpleTestCase):
 
     def test_installed_xmlsec1_passes(self):
         self.assertEqual(check_xmlsec1(None), [])
+
+
+def ids(problems):
+    return [problem.id for problem in problems]
+
+
+class HostSettingsCheckTests(SimpleTestCase):
+    def test_the_sites_settings_pass(self):
+        self.assertEqual(check_host_settings(None), [])
+
+    def test_missing_middleware(self):
+        middleware = [m for m in settings.MIDDLEWARE if "saml_idps" not in m]
+        with override_settings(MIDDLEWARE=middleware):
+            self.assertEqual(ids(check_host_settings(None)), ["saml_idps.E003"])
+
+    def test_middleware_before_the_session_middleware(self):
+        middleware = ["saml_idps.middleware.SamlSessionMiddleware"] + [
+            m for m in settings.MIDDLEWARE if "saml_idps" not in m
+        ]
+        with override_settings(MIDDLEWARE=middleware):
+            self.assertEqual(ids(check_host_settings(None)), ["saml_idps.E004"])
+
+    def test_missing_backend(self):
+        with override_settings(
+            AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]
+        ):
+            self.assertEqual(ids(check_host_settings(None)), ["saml_idps.E005"])
+
+    def test_wrong_config_loader(self):
+        with override_settings(SAML_CONFIG_LOADER="djangosaml2.conf.config_settings_loader"):
+            self.assertEqual(ids(check_host_settings(None)), ["saml_idps.E006"])
+
+    def test_saml_cookie_not_samesite_none(self):
+        with override_settings(SAML_SESSION_COOKIE_SAMESITE="Lax"):
+            self.assertEqual(ids(check_host_settings(None)), ["saml_idps.W003"])
+
+    def test_session_cookie_samesite_none_without_secure(self):
+        with override_settings(SESSION_COOKIE_SAMESITE="None", SESSION_COOKIE_SECURE=False):
+            self.assertEqual(ids(check_host_settings(None)), ["saml_idps.E007"])
