@@ -51,13 +51,17 @@ class IdentityProviderAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "entity_id", "email_domains__domain"]
     actions = ["refresh_metadata"]
     inlines = [EmailDomainInline, GroupMappingInline, MetadataChangeInline]
-    readonly_fields = [
+    # What the metadata says and when it was fetched: shown, never edited.
+    metadata_facts = [
         "entity_id",
         "metadata_status",
         "certificates",
         "metadata_fetched_at",
         "metadata_valid_until",
         "metadata_refresh_at",
+    ]
+    readonly_fields = [
+        *metadata_facts,
         "last_assertion",
         "security_warnings",
         "created_at",
@@ -99,20 +103,7 @@ class IdentityProviderAdmin(admin.ModelAdmin):
             },
         ),
         ("Last assertion received", {"fields": ["show_assertion_values", "last_assertion"]}),
-        (
-            "Metadata",
-            {
-                "fields": [
-                    "entity_id",
-                    "metadata_status",
-                    "certificates",
-                    "metadata_fetched_at",
-                    "metadata_valid_until",
-                    "metadata_refresh_at",
-                    "metadata_xml",
-                ]
-            },
-        ),
+        ("Metadata", {"fields": [*metadata_facts, "metadata_xml"]}),
         ("Metadata trust", {"fields": trust_fields, "classes": ["collapse"]}),
         ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]

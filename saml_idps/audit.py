@@ -25,6 +25,18 @@ def record(request, identity_provider, outcome, reason="", detail="", user=None,
     )
 
 
+def record_refusal(request, identity_provider, refusal, response=None):
+    """Log a refused attempt with the refusal's reason code and message."""
+    return record(
+        request,
+        identity_provider,
+        LoginAttempt.Outcome.FAILURE,
+        refusal.code,
+        str(refusal),
+        response=response,
+    )
+
+
 def prune():
     """Delete attempts older than the retention period; returns how many."""
     cutoff = timezone.now() - timedelta(days=app_setting("AUDIT_RETENTION_DAYS"))

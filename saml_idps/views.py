@@ -39,13 +39,7 @@ class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
         refusal = unavailable(identity_provider)
         if refusal is not None:
             if self.records_attempts:
-                audit.record(
-                    request,
-                    identity_provider,
-                    LoginAttempt.Outcome.FAILURE,
-                    refusal.code,
-                    str(refusal),
-                )
+                audit.record_refusal(request, identity_provider, refusal)
             return refusal_page(request, identity_provider, refusal)
         request.identity_provider = identity_provider
         return super().dispatch(request, *args, **kwargs)
@@ -116,14 +110,7 @@ class AssertionConsumerServiceView(
             or validation.refusal_for(exception, identity_provider)
         )
         logger.warning("Login through IdP %s refused: %s", identity_provider.slug, refusal)
-        audit.record(
-            request,
-            identity_provider,
-            LoginAttempt.Outcome.FAILURE,
-            refusal.code,
-            str(refusal),
-            response=self.response,
-        )
+        audit.record_refusal(request, identity_provider, refusal, self.response)
         return refusal_page(request, identity_provider, refusal, refusal.status or status)
 
     def post_login_hook(self, request, user, session_info):

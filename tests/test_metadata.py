@@ -3,18 +3,14 @@
 import socket
 import ssl
 import tempfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from django.test import SimpleTestCase, override_settings
 
 from saml_idps import metadata
+from saml_idps.certificates import generate_self_signed
 from saml_idps.metadata import MetadataError
 
 from .fixtures import MetadataServer, shared_idp, xml_route
@@ -167,7 +163,9 @@ class PinnedAddressAdapterTests(SimpleTestCase):
         folder = Path(tempfile.mkdtemp())
         self.ca_file = folder / "server.pem"
         key_file = folder / "server.key"
-        key_pem, cert_pem = tls_certificate("metadata.test")
+        key_pem, cert_pem = generate_self_signed(
+            "metadata.test", days=1, dns_names=["metadata.test"]
+        )
         self.ca_file.write_bytes(cert_pem)
         key_file.write_bytes(key_pem)
         server = MetadataServer(self, {"/metadata": xml_route("<x/>")})
@@ -193,24 +191,3 @@ class PinnedAddressAdapterTests(SimpleTestCase):
     def test_certificate_for_another_host_name_is_refused(self):
         with self.assertRaises(requests.exceptions.SSLError):
             self.get("other.test")
-
-
-def tls_certificate(hostname):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
