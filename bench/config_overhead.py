@@ -1,0 +1,100 @@
+"""Per-request cost of getting an IdP's pysaml2 configuration, with 1, 100 and 10,000 IdPs.
+
+    .venv/bin/python bench/config_overhead.py
+
+Uses a throw-away SQLite database. Prints, per IdP count, the medians and p99 of: the row
+lookup by slug plus the cached SPConfig (what every SAML request does once warm), a cold build
+(first request after a change), and djangosaml2's Saml2Client construction on top.
+"""
+
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["DJANGO_SETTINGS_MODULE"] = "samlsite.settings"
+os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.test import RequestFactory  # noqa: E402
+from djangosaml2.overrides import Saml2Client  # noqa: E402
+
+from saml_idps import metadata  # noqa: E402
+from saml_idps.config import _built_configs, build_sp_config, cached_sp_config, sp_urls  # noqa: E402
+from saml_idps.models import IdentityProvider  # noqa: E402
+from tests.idp import TestIdentityProvider  # noqa: E402
+
+COUNTS = (1, 100, 10_000)
+SAMPLES = 300
+
+
+def register(count, template):
+    """``count`` IdPs sharing one key, each with an entity ID of its own."""
+    document = metadata.parse(template.metadata_xml)
+    existing = IdentityProvider.objects.count()
+    rows = []
+    for n in range(existing, count):
+        entity_id = f"https://idp-{n}.example.com/metadata"
+        row = IdentityProvider(slug=f"idp-{n}", name=f"IdP {n}")
+        metadata.apply(row, document)
+        row.entity_id = entity_id
+        row.metadata_xml = document.xml.replace(template.entity_id, entity_id)
+        rows.append(row)
+    IdentityProvider.objects.bulk_create(rows, batch_size=1000)
+
+
+def timed(function, samples):
+    durations = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        function()
+        durations.append((time.perf_counter() - started) * 1000)
+    durations.sort()
+    return statistics.median(durations), durations[int(len(durations) * 0.99) - 1]
+
+
+def main():
+    call_command("migrate", verbosity=0)
+    template = TestIdentityProvider("bench")
+    request = RequestFactory().get("/", HTTP_HOST="127.0.0.1:8000")
+    print(f"{'IdPs':>6}  {'lookup + cached config':>24}  {'cold build':>12}  {'+ Saml2Client':>14}")
+    medians = {}
+    for count in COUNTS:
+        register(count, template)
+        slugs = [f"idp-{random.randrange(count)}" for _ in range(SAMPLES)]
+        for slug in set(slugs):  # warm the cache for the slugs we will ask for
+            row = IdentityProvider.objects.get(slug=slug)
+            cached_sp_config(row, sp_urls(row, request))
+        picks = iter(slugs * 2)
+
+        def warm_request(picks=picks):
+            row = IdentityProvider.objects.get(slug=next(picks))
+            return cached_sp_config(row, sp_urls(row, request))
+
+        hit = timed(warm_request, SAMPLES)
+        row = IdentityProvider.objects.get(slug=slugs[0])
+        cold = timed(lambda row=row: build_sp_config(row, sp_urls(row, request)), 10)
+        config = warm_request()
+        client = timed(lambda config=config: Saml2Client(config), 10)
+        medians[count] = hit[0]
+        print(
+            f"{count:>6}  {hit[0]:>9.3f} ms (p99 {hit[1]:.3f})  {cold[0]:>9.1f} ms"
+            f"  {client[0]:>11.1f} ms"
+        )
+        _built_configs.clear()
+    ratio = medians[COUNTS[-1]] / medians[COUNTS[0]]
+    print(f"lookup + cached config, {COUNTS[-1]} vs {COUNTS[0]} IdPs: x{ratio:.2f}", end=" ")
+    print("(flat)" if ratio < 1.5 else "(NOT flat)")
+
+
+if __name__ == "__main__":
+    main()
