@@ -147,14 +147,7 @@ class TestIdentityProvider:
     def received_request(self, redirect_url):
         """The AuthnRequest carried by an HTTP-Redirect binding URL, its signature verified
         with the certificate in the SP's metadata."""
-        query = {name: values[0] for name, values in parse_qs(urlsplit(redirect_url).query).items()}
-        return self.server.parse_authn_request(
-            query["SAMLRequest"],
-            BINDING_HTTP_REDIRECT,
-            relay_state=query.get("RelayState"),
-            sigalg=query.get("SigAlg"),
-            signature=query.get("Signature"),
-        ).message
+        return self.server.parse_authn_request(*redirect_message(redirect_url)).message
 
     def answer(self, redirect_url, **kwargs):
         """Answer the AuthnRequest in an HTTP-Redirect binding URL: (SAMLResponse, RelayState)."""
@@ -171,14 +164,7 @@ class TestIdentityProvider:
     def answer_logout(self, redirect_url):
         """Answer the LogoutRequest in an HTTP-Redirect binding URL: the URL that carries our
         LogoutResponse back to the SP."""
-        query = {name: values[0] for name, values in parse_qs(urlsplit(redirect_url).query).items()}
-        request = self.server.parse_logout_request(
-            query["SAMLRequest"],
-            BINDING_HTTP_REDIRECT,
-            relay_state=query.get("RelayState"),
-            sigalg=query.get("SigAlg"),
-            signature=query.get("Signature"),
-        ).message
+        request = self.server.parse_logout_request(*redirect_message(redirect_url)).message
         response = self.server.create_logout_response(request, [BINDING_HTTP_REDIRECT])
         destination = self.server.metadata.single_logout_service(
             request.issuer.text, BINDING_HTTP_REDIRECT, "spsso"
@@ -199,6 +185,19 @@ class TestIdentityProvider:
             digest_alg=DIGEST_SHA256,
         )
         return encode(str(request))
+
+
+def redirect_message(url):
+    """pysaml2's arguments for a request in an HTTP-Redirect binding URL, its query-string
+    signature included: (message, binding, relay_state, sigalg, signature)."""
+    query = {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+    return (
+        query["SAMLRequest"],
+        BINDING_HTTP_REDIRECT,
+        query.get("RelayState"),
+        query.get("SigAlg"),
+        query.get("Signature"),
+    )
 
 
 def encode(xml):
