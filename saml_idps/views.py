@@ -134,17 +134,28 @@ class MetadataView(IdentityProviderMixin, djangosaml2_views.MetadataView):
 @method_decorator(csrf_exempt, name="dispatch")  # as on the ACS
 class SingleLogoutServiceView(IdentityProviderMixin, djangosaml2_views.LogoutView):
     """Logout requests and responses from the IdP. A LogoutRequest ends the local session only
-    when the IdP signed it: pysaml2 as djangosaml2 calls it accepts unsigned ones."""
+    when the IdP signed it: pysaml2 as djangosaml2 calls it accepts unsigned ones. A message
+    pysaml2 cannot read gets a clear page where djangosaml2 would answer a 500."""
 
     def do_logout_service(self, request, data, binding, *args, **kwargs):
-        if "SAMLRequest" in data:
-            _, client = self.get_state_client(request)
-            try:
+        try:
+            if "SAMLRequest" in data:
+                _, client = self.get_state_client(request)
                 validation.check_logout_request(client, data, binding)
-            except LoginRefused as refusal:
-                logger.warning("IdP %s: %s", request.identity_provider.slug, refusal)
-                return refusal_page(request, request.identity_provider, refusal)
-        return super().do_logout_service(request, data, binding, *args, **kwargs)
+            return self.handle_logout_message(request, data, binding, *args, **kwargs)
+        except LoginRefused as refusal:
+            logger.warning("IdP %s: %s", request.identity_provider.slug, refusal)
+            return refusal_page(request, request.identity_provider, refusal)
+
+    def handle_logout_message(self, request, data, binding, *args, **kwargs):
+        try:
+            return super().do_logout_service(request, data, binding, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - pysaml2 raises many kinds for bad input
+            raise LoginRefused(
+                "invalid_logout_message",
+                "The identity provider's logout message could not be read.",
+                status=400,
+            ) from exc
 
 
 class LogoutView(djangosaml2_views.LogoutInitView):

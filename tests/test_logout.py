@@ -67,3 +67,18 @@ class IdpInitiatedLogoutTests(SamlTestCase):
         response = self.post_logout_request(self.idp_b)
         self.assertEqual(response.status_code, 403)
         self.assertIn("_auth_user_id", self.client.session)
+
+
+class LogoutBadInputTests(SamlTestCase):
+    def test_an_unreadable_logout_response_is_a_clear_400(self):
+        for send in (self.client.get, self.client.post):
+            with self.subTest(method=send.__name__):
+                response = send("/saml/idp-a/sls/", {"SAMLResponse": "garbage"})
+                self.assertContains(response, "could not be read", status_code=400)
+
+    def test_an_unreadable_logout_request_is_refused(self):
+        response = self.client.get("/saml/idp-a/sls/", {"SAMLRequest": "!!"})
+        self.assertContains(response, "not correctly signed", status_code=403)
+
+    def test_neither_request_nor_response_is_a_400(self):
+        self.assertEqual(self.client.post("/saml/idp-a/sls/", {}).status_code, 400)
