@@ -97,6 +97,13 @@ class IdentityProviderForm(forms.ModelForm):
             metadata.record_change(self.instance, self.change_source, self.change_summary)
 
 
+class DiscoveryForm(forms.Form):
+    """The home page's "Sign in with your work email" and organisation search (GET)."""
+
+    email = forms.EmailField(required=False, max_length=254)
+    q = forms.CharField(required=False, max_length=200)
+
+
 def errors_as_text(errors):
     """A form's errors on one line, for the command line."""
     return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())

@@ -3,13 +3,14 @@ import re
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django.utils import timezone
 
 from .normalize import normalize_email
 from .presets import MAPPABLE_USER_FIELDS, default_attribute_mapping
 
-DOMAIN = re.compile(r"^(?=.{1,253}$)([^.@\s]{1,63}\.)+[^.@\s]{2,63}$")
+DOMAIN = re.compile(r"^(?=.{1,253}$)([\w-]{1,63}\.)+[\w-]{2,63}$")
 
 
 class IdentityProvider(models.Model):
@@ -214,7 +215,9 @@ class GroupMapping(models.Model):
         IdentityProvider, on_delete=models.CASCADE, related_name="group_mappings"
     )
     value = models.CharField(
-        max_length=512, help_text="As asserted (compared without regard to case), e.g. Engineering"
+        max_length=512,
+        validators=[ProhibitNullCharactersValidator()],
+        help_text="As asserted (compared without regard to case), e.g. Engineering",
     )
     group = models.ForeignKey(Group, on_delete=models.CASCADE, null=True, blank=True)
     grants_staff = models.BooleanField("grants staff status", default=False)

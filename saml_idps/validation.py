@@ -50,7 +50,8 @@ SHA1_METHODS = {xmldsig.SIG_RSA_SHA1, xmldsig.SIG_ECDSA_SHA1, xmldsig.DIGEST_SHA
 
 def check_raw_response(saml_response, identity_provider):
     """The posted SAMLResponse must be plain base64 of one well-formed samlp:Response without
-    a DOCTYPE, holding exactly one assertion, signed only with allowed algorithms.
+    a DOCTYPE, holding exactly one assertion, signed only with allowed algorithms. Returns
+    whether that assertion is encrypted (its algorithms can only be checked once decrypted).
 
     pysaml2 would inflate a deflated body without limit, allows a DOCTYPE, and counts
     assertions after it has dropped empty EncryptedAssertions; so we look first.
@@ -111,6 +112,7 @@ def check_raw_response(saml_response, identity_provider):
             status=400,
         )
     check_algorithms(root, identity_provider)
+    return bool(assertions) and assertions[0].tag == f"{{{NS_SAML}}}EncryptedAssertion"
 
 
 def check_decrypted_algorithms(response, identity_provider):

@@ -17,6 +17,7 @@ from .backends import REQUEST_REFUSAL
 from .conf import app_setting
 from .config import SESSION_IDP_SLUG, sp_urls
 from .exceptions import LoginRefused
+from .forms import DiscoveryForm
 from .models import EmailDomain, IdentityProvider, LoginAttempt
 from .normalize import normalize_email
 
@@ -67,10 +68,11 @@ class AssertionConsumerServiceView(
     records_attempts = True
     refusal = None
     response = None  # pysaml2's AuthnResponse, once it has accepted one
+    encrypted = False
 
     def post(self, request, *args, **kwargs):
         try:
-            validation.check_raw_response(
+            self.encrypted = validation.check_raw_response(
                 request.POST.get("SAMLResponse", ""), request.identity_provider
             )
             validation.check_relay_state(request)
@@ -89,7 +91,8 @@ class AssertionConsumerServiceView(
         urls = sp_urls(identity_provider, self.request)
         acs_urls = {urls.acs, urls.acs_alias}
         try:
-            validation.check_decrypted_algorithms(response, identity_provider)
+            if self.encrypted:  # the raw check saw every other signature already
+                validation.check_decrypted_algorithms(response, identity_provider)
             validation.check_issuers(response, identity_provider)
             validation.check_timing(response, identity_provider)
             validation.check_destination(response, acs_urls)
@@ -180,14 +183,16 @@ class LogoutView(djangosaml2_views.LogoutInitView):
 def home(request):
     """The IdPs to sign in with: all of them when they are few; otherwise a search, and
     "Sign in with your work email", which finds the IdP owning the email's domain."""
-    email = request.GET.get("email", "").strip()
+    form = DiscoveryForm(request.GET)
+    form.is_valid()  # what is invalid is simply left out of cleaned_data, and shown as an error
+    email = form.cleaned_data.get("email", "")
     if email:
         owner = identity_provider_for_email(email)
         if owner is not None:
             return redirect("saml_idps:login", slug=owner.slug)
     enabled = IdentityProvider.objects.filter(enabled=True).only("slug", "name")
     limit = app_setting("HOME_LIST_LIMIT")
-    query = request.GET.get("q", "").strip()
+    query = form.cleaned_data.get("q", "")
     if query:
         matches = list(enabled.filter(name__icontains=query)[: limit + 1])
     else:
@@ -202,6 +207,7 @@ def home(request):
             "query": query,
             "email": email,
             "unknown_email": bool(email),
+            "form": form,
         },
     )
 

@@ -161,6 +161,18 @@ class SignatureTests(AttackTestCase):
         root = self.genuine(sign_alg=SIG_RSA_SHA1, digest_alg=DIGEST_SHA1)
         self.assertSignedIn(self.post_response("idp-a", encode(root)))
 
+    def test_rsa_sha1_inside_an_encrypted_assertion_is_refused(self):
+        saml_response = self.idp_a.response(
+            acs_url("idp-a"),
+            sp_entity_id("idp-a"),
+            sign_response=False,
+            sign_alg=SIG_RSA_SHA1,
+            digest_alg=DIGEST_SHA1,
+            encrypt=True,
+        )
+        self.assertNotIn(b"rsa-sha1", base64.b64decode(saml_response))  # hidden until decrypted
+        self.assertAttackRefused(saml_response, "weak_algorithm")
+
     def test_unsigned_response_issuer_of_another_idp(self):
         root = self.genuine(sign_response=False)  # only the assertion is signed
         first(root, "saml:Issuer").text = self.idp_b.entity_id

@@ -154,6 +154,17 @@ class ExportImportTests(TestCase):
         with self.assertRaisesMessage(CommandError, "Assertions may not set is_staff"):
             self.import_file(json.dumps(entries))
 
+    def test_null_characters_in_domains_or_group_values_are_refused(self):
+        for field, value in [
+            ("email_domains", ["ac\x00me.com"]),
+            ("group_mappings", [{"value": "E\x00", "group": "eng"}]),
+        ]:
+            with self.subTest(field=field):
+                entries = json.loads(self.exported)
+                entries[0][field] = value
+                with self.assertRaisesMessage(CommandError, "Nothing was imported"):
+                    self.import_file(json.dumps(entries))
+
     def test_a_file_that_is_not_a_list_is_refused(self):
         with self.assertRaisesMessage(CommandError, "JSON list of identity providers"):
             self.import_file('{"slug": "okta"}')

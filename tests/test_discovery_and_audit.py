@@ -28,6 +28,16 @@ class DiscoveryTests(SamlTestCase):
         self.assertContains(response, "No identity provider here signs in people")
         self.assertContains(response, "alice@unknown.example")
 
+    def test_an_invalid_email_or_search_gets_a_message_not_an_error(self):
+        for params, message in [
+            ({"email": "not-an-email"}, "Enter a valid email address."),
+            ({"email": "pat\x00@acme.com"}, "Null characters are not allowed."),
+            ({"q": "acme\x00"}, "Null characters are not allowed."),
+            ({"q": "x" * 500}, "Ensure this value has at most 200 characters"),
+        ]:
+            with self.subTest(params=params):
+                self.assertContains(self.client.get("/", params), message)
+
     def test_the_domain_of_a_disabled_idp_is_not_offered(self):
         self.row_b.enabled = False
         self.row_b.save()
