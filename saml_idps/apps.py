@@ -7,4 +7,6 @@ class SamlIdpsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401 - registers the system checks
+        from . import checks, crypto  # noqa: F401 - registers the system checks
+
+        crypto.install()

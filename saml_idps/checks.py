@@ -6,19 +6,33 @@ from django.db import DatabaseError
 from django.utils import timezone
 from saml2.sigver import SigverError, get_xmlsec_binary
 
+from . import crypto
 from .conf import app_setting
 
 
 @register()
-def check_xmlsec1(app_configs, **kwargs):
-    """pysaml2 verifies every signature by running the xmlsec1 program."""
+def check_crypto_backend(app_configs, **kwargs):
+    """The xmlsec1 program is needed only when pysaml2's backend for it is chosen."""
+    backend = app_setting("CRYPTO_BACKEND")
+    if backend not in crypto.CHOICES:
+        return [
+            Error(
+                f"SAML_IDPS_CRYPTO_BACKEND is {backend!r}.",
+                hint=f"Choose one of {', '.join(map(repr, crypto.CHOICES))}.",
+                id="saml_idps.E008",
+            )
+        ]
+    if backend != crypto.XMLSEC1:
+        return []
     try:
         get_xmlsec_binary()
     except SigverError:
         return [
             Error(
-                "The xmlsec1 program is not installed, so no SAML signature can be checked.",
-                hint="Debian/Ubuntu: apt-get install xmlsec1; macOS: brew install libxmlsec1.",
+                "SAML_IDPS_CRYPTO_BACKEND is 'xmlsec1', but the xmlsec1 program is not "
+                "installed, so no SAML signature can be checked.",
+                hint="Install it (Debian/Ubuntu: apt-get install xmlsec1), or use the default "
+                "backend 'xmlsec', which needs no program.",
                 id="saml_idps.E001",
             )
         ]

@@ -18,6 +18,9 @@ SAML_IDPS_METADATA_TIMEOUT
     ``(connect, read)`` timeout in seconds for fetching metadata.
 SAML_IDPS_CONFIG_CACHE_SIZE
     How many built pysaml2 configurations (one per IdP) each process keeps (1000).
+SAML_IDPS_CRYPTO_BACKEND
+    What checks XML signatures and decrypts: ``"xmlsec"`` (default), libxmlsec1 in process through
+    the ``xmlsec`` package; or ``"xmlsec1"``, pysaml2's own backend running the xmlsec1 program.
 SAML_IDPS_MAX_RESPONSE_BYTES
     Largest SAMLResponse accepted at an ACS, base64 as posted (512 KiB).
 SAML_IDPS_MAX_MESSAGE_AGE
@@ -47,6 +50,7 @@ DEFAULTS = {
     "METADATA_MAX_BYTES": 5 * 1024 * 1024,
     "METADATA_TIMEOUT": (5, 15),
     "CONFIG_CACHE_SIZE": 1000,
+    "CRYPTO_BACKEND": "xmlsec",
     "MAX_RESPONSE_BYTES": 512 * 1024,
     "MAX_MESSAGE_AGE": 3600,
     "REPLAY_WINDOW": 24 * 60 * 60,

@@ -89,10 +89,10 @@ def sp_config_for_request(request=None):
     return cached_sp_config(identity_provider, sp_urls(identity_provider, request))
 
 
-# Built configs by (IdP id, row version, our URLs, SP keys), least recently used first. Building one
-# loads the SP key and parses the metadata (~40 ms); a hit is a dict lookup. The version is the
-# row's updated_at, which every save changes, so a metadata change saved by any instance is
-# used by every instance at its next request without anyone reparsing anything.
+# Built configs by (IdP id, row version, our URLs, SP keys, crypto backend), least recently used
+# first. Building one parses the metadata; a hit is a dict lookup. The version is the row's
+# updated_at, which every save changes, so a metadata change saved by any instance is used by
+# every instance at its next request without anyone reparsing anything.
 _built_configs = OrderedDict()
 _built_configs_lock = threading.Lock()
 
@@ -104,6 +104,7 @@ def cached_sp_config(identity_provider, urls):
         urls,
         keys.current(),
         keys.upcoming(),
+        app_setting("CRYPTO_BACKEND"),
     )
     with _built_configs_lock:
         config = _built_configs.get(key)
@@ -144,6 +145,7 @@ def build_sp_config(identity_provider, urls):
         "allow_unknown_attributes": True,
         # Keys to check signatures come only from the IdP's metadata, never from the message.
         "only_use_keys_in_metadata": True,
+        "crypto_backend": app_setting("CRYPTO_BACKEND"),
     }
     if identity_provider is not None:
         config["entityid"] = urls.entity_id

@@ -4,18 +4,30 @@ from unittest import mock
 from django.conf import settings
 from django.test import SimpleTestCase, override_settings
 
-from saml_idps.checks import check_host_settings, check_xmlsec1
+from saml_idps.checks import check_crypto_backend, check_host_settings
+
+NO_PROGRAMS = {"PATH": "/nonexistent"}
 
 
-class XmlsecCheckTests(SimpleTestCase):
-    def test_missing_xmlsec1_is_a_clear_error(self):
-        with mock.patch.dict(os.environ, {"PATH": "/nonexistent"}):
-            errors = check_xmlsec1(None)
+class CryptoBackendCheckTests(SimpleTestCase):
+    @override_settings(SAML_IDPS_CRYPTO_BACKEND="xmlsec1")
+    def test_xmlsec1_backend_without_the_program_is_a_clear_error(self):
+        with mock.patch.dict(os.environ, NO_PROGRAMS):
+            errors = check_crypto_backend(None)
         self.assertEqual([error.id for error in errors], ["saml_idps.E001"])
         self.assertIn("apt-get install xmlsec1", errors[0].hint)
 
-    def test_installed_xmlsec1_passes(self):
-        self.assertEqual(check_xmlsec1(None), [])
+    @override_settings(SAML_IDPS_CRYPTO_BACKEND="xmlsec1")
+    def test_xmlsec1_backend_with_the_program_passes(self):
+        self.assertEqual(check_crypto_backend(None), [])
+
+    def test_default_backend_needs_no_program(self):
+        with mock.patch.dict(os.environ, NO_PROGRAMS):
+            self.assertEqual(check_crypto_backend(None), [])
+
+    @override_settings(SAML_IDPS_CRYPTO_BACKEND="pyXMLSecurity")
+    def test_unknown_backend_is_an_error(self):
+        self.assertEqual(ids(check_crypto_backend(None)), ["saml_idps.E008"])
 
 
 def ids(problems):

@@ -10,6 +10,7 @@ from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from saml_idps.certificates import generate_self_signed
+from saml_idps.conf import app_setting
 from saml_idps.config import build_sp_config, sp_urls
 from saml_idps.models import IdentityProvider
 
@@ -47,6 +48,7 @@ def tenant_server(request, tenant):
             "cert_file": cert_file,
             "signing_algorithm": SIG_RSA_SHA256,
             "digest_algorithm": DIGEST_SHA256,
+            "crypto_backend": app_setting("CRYPTO_BACKEND"),
             "metadata": {"inline": relying_party_metadata(request, entity_id)},
             "service": {
                 "idp": {

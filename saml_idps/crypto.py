@@ -1,0 +1,249 @@
+"""pysaml2's cryptography for this app: the SP key loaded once per process, and XML signatures
+checked in process by the ``xmlsec`` bindings (libxmlsec1) instead of the xmlsec1 program.
+
+pysaml2 builds a SecurityContext in ``saml2.sigver.security_context`` for every metadata store and
+every client. Each time it reloads the SP's RSA private key, which ``cryptography`` validates
+(~35 ms), and it knows two backends: the xmlsec1 program (three processes per signature check)
+and the unmaintained pyXMLSecurity. It offers no way to add one (pysaml2 issue #886; its
+maintainers asked PR #961 for a backend class of its own, which this is). So ``install()`` puts
+our ``security_context`` where pysaml2's modules look it up: a configuration whose
+``crypto_backend`` is ``XMLSEC`` gets ``XmlSecBindings``, and the one for ``xmlsec1`` is
+pysaml2's own. Either way the SP key is read once per process (and again only if its file
+changes).
+"""
+
+import functools
+import os
+import threading
+
+import saml2.entity
+import saml2.mdstore
+import saml2.metadata
+import saml2.response
+import saml2.sigver
+import xmlsec
+from lxml import etree
+from saml2 import SamlBase
+from saml2.sigver import CryptoBackend, RSACrypto, SecurityContext, XmlsecError
+from saml2.xmldsig import NAMESPACE as DSIG_NS
+from saml2.xmlenc import NAMESPACE as XENC_NS
+
+# SAML_IDPS_CRYPTO_BACKEND values, passed to pysaml2 as the configuration's crypto_backend.
+XMLSEC = "xmlsec"
+XMLSEC1 = "xmlsec1"
+CHOICES = (XMLSEC, XMLSEC1)
+
+_pysaml2_security_context = saml2.sigver.security_context
+_pysaml2_import_rsa_key_from_file = saml2.sigver.import_rsa_key_from_file
+
+# The modules that bound pysaml2's security_context by name when they imported it.
+_CALLERS = (saml2.sigver, saml2.entity, saml2.mdstore, saml2.metadata, saml2.response)
+
+_install_lock = threading.Lock()
+
+
+def install():
+    """Make pysaml2 use ``security_context`` and ``import_rsa_key_from_file`` below. Idempotent."""
+    with _install_lock:
+        for module in _CALLERS:
+            module.security_context = security_context
+        saml2.sigver.import_rsa_key_from_file = import_rsa_key_from_file
+
+
+def _file_version(path):
+    """What identifies the contents of ``path`` without reading it: a rewritten key is reloaded."""
+    stat = os.stat(path)
+    return (os.path.abspath(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=16)
+def _rsa_key(file_version):
+    return _pysaml2_import_rsa_key_from_file(file_version[0])
+
+
+def import_rsa_key_from_file(filename):
+    """pysaml2's key loader, remembered per file for the life of the process."""
+    return _rsa_key(_file_version(filename))
+
+
+@functools.lru_cache(maxsize=16)
+def _xmlsec_key(file_version, key_format):
+    return xmlsec.Key.from_file(file_version[0], key_format)
+
+
+def xmlsec_key(filename, key_format):
+    return _xmlsec_key(_file_version(filename), key_format)
+
+
+def security_context(conf):
+    """pysaml2's ``security_context``, with ``XmlSecBindings`` for ``crypto_backend = XMLSEC``."""
+    if not conf or conf.crypto_backend != XMLSEC:
+        return _pysaml2_security_context(conf)
+    key_file = conf.getattr("key_file", "")
+    keypairs = conf.encryption_keypairs or ()
+    return SecurityContext(
+        XmlSecBindings(),
+        conf.key_file,
+        cert_file=conf.cert_file,
+        metadata=getattr(conf, "metadata", None),
+        only_use_keys_in_metadata=conf.only_use_keys_in_metadata,
+        cert_handler_extra_class=conf.cert_handler_extra_class,
+        generate_cert_info=conf.generate_cert_info,
+        tmp_cert_file=conf.tmp_cert_file,
+        tmp_key_file=conf.tmp_key_file,
+        validate_certificate=conf.validate_certificate,
+        enc_key_files=[pair["key_file"] for pair in keypairs if "key_file" in pair],
+        encryption_keypairs=conf.encryption_keypairs,
+        sec_backend=RSACrypto(import_rsa_key_from_file(key_file)) if key_file else None,
+        delete_tmpfiles=conf.delete_tmpfiles,
+    )
+
+
+def _parse(text):
+    """The document as libxmlsec1 will see it: no DTD, no entities, nothing fetched."""
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(text, parser)
+    except etree.XMLSyntaxError as error:
+        raise XmlsecError(f"unreadable XML: {error}") from None
+    if root.getroottree().docinfo.internalDTD is not None:
+        raise XmlsecError("a document type declaration is not accepted")
+    return root
+
+
+def _register_ids(context, root, attribute, node_name):
+    """Declare ``attribute`` the ID of every ``node_name`` element (``namespace:LocalName``),
+    as xmlsec1's ``--id-attr:<attribute> <node_name>`` does, refusing a repeated ID value.
+    Returns the elements by ID."""
+    namespace, _, local_name = node_name.rpartition(":")
+    by_id = {}
+    for element in root.iter(f"{{{namespace}}}{local_name}"):
+        value = element.get(attribute)
+        if value is None:
+            continue
+        if value in by_id:
+            raise XmlsecError(f"the ID {value!r} is used twice")
+        by_id[value] = element
+        context.register_id(element, attribute)
+    return by_id
+
+
+def _enveloped_signature(root, context, node_name, node_id):
+    """The ds:Signature that is a child of the ``node_name`` element whose ID is ``node_id``
+    (the root when no ID is given), after checking it signs that element and nothing else."""
+    by_id = _register_ids(context, root, "ID", node_name)
+    node = root if node_id is None else by_id.get(node_id)
+    if node is None:
+        raise XmlsecError(f"no {node_name} with ID {node_id!r}")
+    signature = node.find(f"{{{DSIG_NS}}}Signature")
+    if signature is None:
+        raise XmlsecError(f"the {node_name} with ID {node_id!r} carries no signature")
+    references = signature.findall(f"{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}Reference")
+    expected = "" if node_id is None else f"#{node_id}"
+    if [reference.get("URI") for reference in references] != [expected]:
+        raise XmlsecError(f"the signature must have one reference, to {expected!r}")
+    return signature
+
+
+# The transforms a SAML signature may use (SAML core 5.4); libxmlsec1 refuses any other.
+_REFERENCE_TRANSFORMS = (
+    xmlsec.constants.TransformEnveloped,
+    xmlsec.constants.TransformExclC14N,
+    xmlsec.constants.TransformExclC14NWithComments,
+    xmlsec.constants.TransformInclC14N,
+    xmlsec.constants.TransformInclC14NWithComments,
+    xmlsec.constants.TransformSha1,
+    xmlsec.constants.TransformSha224,
+    xmlsec.constants.TransformSha256,
+    xmlsec.constants.TransformSha384,
+    xmlsec.constants.TransformSha512,
+)
+_SIGNATURE_TRANSFORMS = (
+    xmlsec.constants.TransformExclC14N,
+    xmlsec.constants.TransformExclC14NWithComments,
+    xmlsec.constants.TransformInclC14N,
+    xmlsec.constants.TransformInclC14NWithComments,
+    xmlsec.constants.TransformRsaSha1,
+    xmlsec.constants.TransformRsaSha224,
+    xmlsec.constants.TransformRsaSha256,
+    xmlsec.constants.TransformRsaSha384,
+    xmlsec.constants.TransformRsaSha512,
+    xmlsec.constants.TransformEcdsaSha1,
+    xmlsec.constants.TransformEcdsaSha224,
+    xmlsec.constants.TransformEcdsaSha256,
+    xmlsec.constants.TransformEcdsaSha384,
+    xmlsec.constants.TransformEcdsaSha512,
+)
+
+_CERTIFICATE_FORMATS = {
+    "pem": xmlsec.constants.KeyDataFormatCertPem,
+    "der": xmlsec.constants.KeyDataFormatCertDer,
+}
+
+
+class XmlSecBindings(CryptoBackend):
+    """pysaml2 crypto backend running libxmlsec1 in process through the ``xmlsec`` bindings.
+
+    It keeps every constraint of pysaml2's xmlsec1 command: the key comes only from the
+    certificate pysaml2 passes (the IdP's metadata), never from the message's KeyInfo; references
+    are same-document only; the ID attribute and the signed node are pinned. It is stricter in
+    three ways: a DOCTYPE is refused, the signature must be a child of the signed element with
+    one reference to it, and only SAML's transforms are allowed. A failed check raises
+    XmlsecError, so pysaml2 goes on to the IdP's next certificate, as it should in a rollover.
+
+    Signing serves the demo IdP and POST-bound requests; encryption is an IdP's job and stays
+    with pysaml2's xmlsec1 backend.
+    """
+
+    @property
+    def version(self):
+        return ".".join(str(part) for part in xmlsec.get_libxmlsec_version())
+
+    def validate_signature(self, signedtext, cert_file, cert_type, node_name, node_id):
+        root = _parse(signedtext)
+        context = xmlsec.SignatureContext()
+        signature = _enveloped_signature(root, context, node_name, node_id)
+        for transform in _REFERENCE_TRANSFORMS:
+            context.enable_reference_transform(transform)
+        for transform in _SIGNATURE_TRANSFORMS:
+            context.enable_signature_transform(transform)
+        try:
+            context.key = xmlsec_key(cert_file, _CERTIFICATE_FORMATS[cert_type])
+            context.verify(signature)
+        except xmlsec.Error as error:
+            raise XmlsecError(f"signature check failed: {error}") from None
+        return True
+
+    def sign_statement(self, statement, node_name, key_file, node_id):
+        root = _parse(str(statement) if isinstance(statement, SamlBase) else statement)
+        context = xmlsec.SignatureContext()
+        signature = _enveloped_signature(root, context, node_name, node_id)
+        try:
+            context.key = xmlsec_key(key_file, xmlsec.constants.KeyDataFormatPem)
+            context.sign(signature)
+        except xmlsec.Error as error:
+            raise XmlsecError(f"signing failed: {error}") from None
+        return etree.tostring(root, encoding="unicode")
+
+    def decrypt(self, enctext, key_file):
+        root = _parse(enctext)
+        encrypted_data = next(root.iter(f"{{{XENC_NS}}}EncryptedData"), None)
+        if encrypted_data is None:
+            raise XmlsecError("nothing is encrypted")
+        for retrieval in root.iter(f"{{{DSIG_NS}}}RetrievalMethod"):
+            if not retrieval.get("URI", "").startswith("#"):
+                raise XmlsecError("a key may only be retrieved from the same document")
+        manager = xmlsec.KeysManager()
+        try:
+            manager.add_key(xmlsec_key(key_file, xmlsec.constants.KeyDataFormatPem))
+            # As xmlsec1's --id-attr:Id EncryptedKey: a RetrievalMethod may point to one by Id.
+            for encrypted_key in root.iter(f"{{{XENC_NS}}}EncryptedKey"):
+                xmlsec.tree.add_ids(encrypted_key, ["Id"])
+            xmlsec.EncryptionContext(manager).decrypt(encrypted_data)
+        except xmlsec.Error as error:
+            raise XmlsecError(f"decryption failed: {error}") from None
+        return etree.tostring(root, encoding="unicode")

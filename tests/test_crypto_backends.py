@@ -1,0 +1,148 @@
+"""The in-process crypto backend (the default) judged against pysaml2's xmlsec1 program.
+
+Every response the login, attack and SP-key suites post is first posted with the xmlsec1 backend
+and undone, then posted with the in-process one: the verdicts must be the same, and the suite's
+own assertions must hold. Below them, the in-process backend's own refusals."""
+
+import copy
+import os
+
+from django.db import transaction
+from django.test import RequestFactory, SimpleTestCase, override_settings
+from lxml import etree
+from saml2.client import Saml2Client
+from saml2.sigver import XmlsecError
+from saml2.xmldsig import NAMESPACE as DSIG_NS
+
+from saml_idps import crypto, keys
+from saml_idps.conf import app_setting
+from saml_idps.config import build_sp_config, sp_urls
+from saml_idps.models import LoginAttempt
+
+from . import test_attacks, test_login, test_sp_keys
+from .attacks import tree
+from .fixtures import SamlTestCase, acs_url, sp_entity_id
+
+RESPONSE = "urn:oasis:names:tc:SAML:2.0:protocol:Response"
+REFERENCE = f"{{{DSIG_NS}}}Signature/{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}Reference"
+
+
+class BothBackends:
+    """Posts each response with the xmlsec1 backend inside a rolled-back savepoint (session,
+    audit log, replay store and cookies restored), then with the default backend, and requires
+    the same outcome: status, redirect, audit reason, signed in or not."""
+
+    def post_response(self, slug, saml_response, relay_state="", client=None):
+        client = client or self.client
+        cookies = copy.deepcopy(client.cookies)
+        with override_settings(SAML_IDPS_CRYPTO_BACKEND=crypto.XMLSEC1), transaction.atomic():
+            expected = self.verdict(client, super().post_response, slug, saml_response, relay_state)
+            transaction.set_rollback(True)
+        client.cookies = cookies
+        response = None
+
+        def post(*args):
+            nonlocal response
+            response = super(BothBackends, self).post_response(*args)
+            return response
+
+        self.assertEqual(self.verdict(client, post, slug, saml_response, relay_state), expected)
+        return response
+
+    @staticmethod
+    def verdict(client, post, slug, saml_response, relay_state):
+        before = LoginAttempt.objects.order_by("pk").last()
+        response = post(slug, saml_response, relay_state, client)
+        attempts = LoginAttempt.objects.filter(pk__gt=before.pk if before else 0)
+        return (
+            response.status_code,
+            response.get("Location"),
+            list(attempts.values_list("outcome", "reason")),
+            "_auth_user_id" in client.session,
+        )
+
+
+def judged_by_both(test_case):
+    name = f"BothBackends{test_case.__name__}"
+    return type(name, (BothBackends, test_case), {"__module__": __name__})
+
+
+# The suites whose responses exercise signatures and decryption, each run a second time here.
+for _suite in (
+    test_attacks.MessageShapeTests,
+    test_attacks.SignatureTests,
+    test_attacks.XmlSignatureWrappingTests,
+    test_attacks.ConditionsTests,
+    test_attacks.RelayStateTests,
+    test_login.SpInitiatedLoginTests,
+    test_login.IdpInitiatedLoginTests,
+    test_login.RefusedResponseTests,
+    test_sp_keys.SpKeyTests,
+    test_sp_keys.KeyRolloverTests,
+):
+    _judged = judged_by_both(_suite)
+    globals()[_judged.__name__] = _judged
+
+
+class InProcessBackendTests(SamlTestCase):
+    """What the in-process backend refuses by itself, below the ACS's own checks."""
+
+    def genuine(self):
+        return tree(self.idp_a.response(acs_url("idp-a"), sp_entity_id("idp-a")))
+
+    def validate(self, document, node_id, cert_file=None):
+        return crypto.XmlSecBindings().validate_signature(
+            document, cert_file or self.idp_a.config.cert_file, "pem", RESPONSE, node_id
+        )
+
+    def test_a_genuine_response_signature_verifies(self):
+        root = self.genuine()
+        self.assertTrue(self.validate(etree.tostring(root), root.get("ID")))
+
+    def test_a_doctype_is_refused(self):
+        root = self.genuine()
+        document = b"<!DOCTYPE Response>" + etree.tostring(root)
+        with self.assertRaisesMessage(XmlsecError, "document type"):
+            self.validate(document, root.get("ID"))
+
+    def test_a_reference_to_another_document_is_refused(self):
+        root = self.genuine()
+        root.find(REFERENCE).set("URI", "file:///etc/passwd")
+        with self.assertRaisesMessage(XmlsecError, "one reference"):
+            self.validate(etree.tostring(root), root.get("ID"))
+
+    def test_a_repeated_id_is_refused(self):
+        root = self.genuine()
+        root.append(copy.deepcopy(root))
+        with self.assertRaisesMessage(XmlsecError, "used twice"):
+            self.validate(etree.tostring(root), root.get("ID"))
+
+    def test_only_the_given_certificate_is_used_never_keyinfo(self):
+        root = self.genuine()  # its KeyInfo carries IdP A's certificate
+        with self.assertRaisesMessage(XmlsecError, "signature check failed"):
+            self.validate(etree.tostring(root), root.get("ID"), self.idp_b.config.cert_file)
+
+
+class SpKeyLoadedOnceTests(SamlTestCase):
+    def setUp(self):
+        super().setUp()
+        crypto._rsa_key.cache_clear()
+
+    def test_building_configs_and_clients_for_many_idps_loads_the_sp_key_once(self):
+        request = RequestFactory().get("/")
+        for row in (self.row_a, self.row_b):
+            Saml2Client(build_sp_config(row, sp_urls(row, request)))
+        self.assertEqual(crypto._rsa_key.cache_info().misses, 1)
+
+    def test_a_rewritten_key_file_is_loaded_again(self):
+        key_file = keys.current().key_file
+        crypto.import_rsa_key_from_file(key_file)
+        mtime = os.stat(key_file).st_mtime_ns
+        os.utime(key_file, ns=(mtime, mtime + 1))
+        crypto.import_rsa_key_from_file(key_file)
+        self.assertEqual(crypto._rsa_key.cache_info().misses, 2)
+
+
+class DefaultBackendTests(SimpleTestCase):
+    def test_the_in_process_backend_is_the_default(self):
+        self.assertEqual(app_setting("CRYPTO_BACKEND"), crypto.XMLSEC)
