@@ -15,6 +15,7 @@ changes).
 import functools
 import os
 import threading
+import weakref
 
 import saml2.entity
 import saml2.mdstore
@@ -75,17 +76,43 @@ def xmlsec_key(filename, key_format):
     return _xmlsec_key(_file_version(filename), key_format)
 
 
+# One SecurityContext per configuration and metadata store. pysaml2 builds one for every client,
+# reading certificate files each time; it holds nothing per message, so clients built from a
+# cached configuration (config.py) share it. A configuration that is gone drops its entry.
+_contexts = weakref.WeakKeyDictionary()
+_contexts_lock = threading.Lock()
+
+
 def security_context(conf):
-    """pysaml2's ``security_context``, with ``XmlSecBindings`` for ``crypto_backend = XMLSEC``."""
-    if not conf or conf.crypto_backend != XMLSEC:
-        return _pysaml2_security_context(conf)
+    """pysaml2's ``security_context``, with ``XmlSecBindings`` for ``crypto_backend = XMLSEC``,
+    built once per configuration (and metadata store)."""
+    if not conf:
+        return None
+    metadata = getattr(conf, "metadata", None)
+    with _contexts_lock:
+        remembered = _contexts.get(conf)
+    if remembered is not None and remembered[0] is metadata:
+        return remembered[1]
+    if conf.crypto_backend == XMLSEC:
+        context = _in_process_security_context(conf, metadata)
+    else:
+        context = _pysaml2_security_context(conf)
+    # While pysaml2 loads a configuration its metadata store asks for a context before the
+    # configuration has its metadata: that one is not worth keeping.
+    if metadata is not None:
+        with _contexts_lock:
+            _contexts[conf] = (metadata, context)
+    return context
+
+
+def _in_process_security_context(conf, metadata):
     key_file = conf.getattr("key_file", "")
     keypairs = conf.encryption_keypairs or ()
     return SecurityContext(
         XmlSecBindings(),
         conf.key_file,
         cert_file=conf.cert_file,
-        metadata=getattr(conf, "metadata", None),
+        metadata=metadata,
         only_use_keys_in_metadata=conf.only_use_keys_in_metadata,
         cert_handler_extra_class=conf.cert_handler_extra_class,
         generate_cert_info=conf.generate_cert_info,

@@ -123,15 +123,29 @@ class InProcessBackendTests(SamlTestCase):
             self.validate(etree.tostring(root), root.get("ID"), self.idp_b.config.cert_file)
 
 
-class SpKeyLoadedOnceTests(SamlTestCase):
+class SpKeyAndSecurityContextReuseTests(SamlTestCase):
     def setUp(self):
         super().setUp()
         crypto._rsa_key.cache_clear()
+        self.request = RequestFactory().get("/")
+
+    def config(self, row):
+        return build_sp_config(row, sp_urls(row, self.request))
+
+    def test_clients_built_on_one_config_share_its_security_context(self):
+        config = self.config(self.row_a)
+        self.assertIs(Saml2Client(config).sec, Saml2Client(config).sec)
+
+    def test_each_config_has_a_context_on_its_own_metadata(self):
+        config_a, config_b = self.config(self.row_a), self.config(self.row_b)
+        sec_a, sec_b = Saml2Client(config_a).sec, Saml2Client(config_b).sec
+        self.assertIsNot(sec_a, sec_b)
+        self.assertIs(sec_a.metadata, config_a.metadata)
+        self.assertIs(sec_b.metadata, config_b.metadata)
 
     def test_building_configs_and_clients_for_many_idps_loads_the_sp_key_once(self):
-        request = RequestFactory().get("/")
         for row in (self.row_a, self.row_b):
-            Saml2Client(build_sp_config(row, sp_urls(row, request)))
+            Saml2Client(self.config(row))
         self.assertEqual(crypto._rsa_key.cache_info().misses, 1)
 
     def test_a_rewritten_key_file_is_loaded_again(self):
