@@ -1,7 +1,7 @@
 """Settings for samlsite, read from the environment.
 
 With no variable set the site runs locally on SQLite with DEBUG on. Production sets at least
-SECRET_KEY, ALLOWED_HOSTS, DEBUG=0 and usually DATABASE_URL and SAML_BASE_URL.
+SECRET_KEY, ALLOWED_HOSTS, DEBUG=0 and usually DATABASE_URL, SAML_BASE_URL and REDIS_URL.
 """
 
 import os
@@ -56,6 +56,7 @@ if DEMO_IDP:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "saml_idps.middleware.SamlSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,6 +105,26 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+# Served by whitenoise from STATIC_ROOT (`manage.py collectstatic`), compressed; no proxy needed.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Several instances share PostgreSQL, which holds everything they must agree on: sessions
+# (with the pending SAML requests), the replay store, and the IdP rows whose updated_at versions
+# every cached configuration. With REDIS_URL set, Django's cache is Redis and sessions are read
+# from it before the database.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # The test runner judges the system checks by DEBUG as configured here, not the DEBUG=False it
 # forces while tests run (see samlsite/test_runner.py).
@@ -152,6 +173,8 @@ SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT")
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = env_flag("SECURE_HSTS_PRELOAD")
+# Load balancers probe /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if env_flag("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

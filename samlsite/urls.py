@@ -2,7 +2,10 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path
 
+from .health import healthz
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("saml_idps.urls")),
 ]

@@ -143,6 +143,7 @@ class DeployCheckTests(SimpleTestCase):
                 SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-of-50+-chars",
                 ALLOWED_HOSTS="sso.example.com",
                 SAML_BASE_URL="https://sso.example.com",
+                REDIS_URL="redis://127.0.0.1:6379/15",
                 SECURE_SSL_REDIRECT="1",
                 SECURE_HSTS_SECONDS="31536000",
                 SECURE_HSTS_INCLUDE_SUBDOMAINS="1",

@@ -1,0 +1,82 @@
+"""The machine's services for tests that need more than the test database: Redis, and app
+servers run as processes of their own. In CI they must be there: no skipping."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+from pathlib import Path
+
+import requests
+
+from .fixtures import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_ADDRESS = ("127.0.0.1", 6379)
+# A Redis database of its own, so that tests never touch data of anything else on the machine.
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def require(reason):
+    """Skip the test for ``reason``, except in CI, where a missing service is a failure."""
+    if os.environ.get("CI"):
+        raise RuntimeError(f"This test cannot run in CI: {reason}")
+    raise unittest.SkipTest(reason)
+
+
+def require_redis():
+    try:
+        socket.create_connection(REDIS_ADDRESS, timeout=1).close()
+    except OSError:
+        require("Redis is not listening on 127.0.0.1:6379")
+    return REDIS_URL
+
+
+def redis_cache(location):
+    return {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": location}}
+
+
+class AppServer:
+    """``gunicorn samlsite.wsgi`` (the README's production command) on a port of its own, with
+    ``environment`` on top of this process's, stopped by ``stop()``."""
+
+    def __init__(self, environment, workers=1):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable, "-m", "gunicorn", "samlsite.wsgi",
+            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **environment},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.wait_until_healthy()
+
+    def wait_until_healthy(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:  # not listening yet, or still loading Django
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn on port {self.port} did not become healthy")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stderr.close()
