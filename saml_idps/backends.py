@@ -3,6 +3,7 @@ the assertion may change about them."""
 
 import logging
 import re
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -22,6 +23,8 @@ USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
 # Where a refusal's reason waits for the ACS view: Django's authenticate() swallows the
 # PermissionDenied a backend raises, and with it the reason.
 REQUEST_REFUSAL = "saml_idps_refusal"
+
+ONE_MINUTE = timedelta(minutes=1)
 
 
 class SamlIdentityBackend(Saml2Backend):
@@ -185,21 +188,33 @@ def link_user(identity_provider, name_id, user):
     return user
 
 
+# Concurrent first logins can pick the same free username; each retry sees the winner's row.
+USERNAME_ATTEMPTS = 5
+
+
 def create_user(identity_provider, name_id, email):
-    try:
-        with transaction.atomic():
-            user = get_user_model()(username=unique_username(email or name_id))
-            user.set_unusable_password()
-            user.save()
-            link_user(identity_provider, name_id, user)
-    except IntegrityError:
-        # A concurrent first login of the same subject created the link first.
-        link = linked(identity_provider, name_id)
-        if link is None:
-            raise
-        return link.user
-    logger.info("Created user %s for %s at IdP %s", user, name_id, identity_provider)
-    return user
+    for _ in range(USERNAME_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                user = get_user_model()(username=unique_username(email or name_id))
+                user.set_unusable_password()
+                user.save()
+                link_user(identity_provider, name_id, user)
+        except IntegrityError:
+            # A concurrent first login of the same subject created the link first, or one of
+            # someone else took the username.
+            link = linked(identity_provider, name_id)
+            if link is not None:
+                return link.user
+            continue
+        logger.info("Created user %s for %s at IdP %s", user, name_id, identity_provider)
+        return user
+    raise LoginRefused(
+        "account_conflict",
+        "Your account could not be created because other sign-ins were creating accounts of "
+        "the same name at the same moment. Please sign in again.",
+        status=409,
+    )
 
 
 def asserted_email(attributes, attribute_mapping):
@@ -263,12 +278,19 @@ def apply_group_mappings(identity_provider, user, attributes):
 
 
 def remember_last_assertion(identity_provider, attributes):
-    """Keep what the IdP last sent, for the admin to map attributes from what really arrives."""
+    """Keep what the IdP last sent, for the admin to map attributes from what really arrives.
+
+    The row is written only when what the admin sees would change (the attributes, or the
+    minute shown), so that concurrent logins do not queue for the IdP row's lock."""
     kept = (
         {name: list(values) for name, values in attributes.items()}
         if identity_provider.show_assertion_values
         else dict.fromkeys(attributes, ["(hidden)"])
     )
+    now = timezone.now()
+    last = identity_provider.last_assertion_at
+    if kept == identity_provider.last_assertion_attributes and last and now - last < ONE_MINUTE:
+        return
     IdentityProvider.objects.filter(pk=identity_provider.pk).update(
-        last_assertion_attributes=kept, last_assertion_at=timezone.now()
+        last_assertion_attributes=kept, last_assertion_at=now
     )

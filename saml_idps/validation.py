@@ -4,6 +4,7 @@ has accepted it (what it does not check itself), and plain words for what it ref
 import base64
 import binascii
 import calendar
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 from xml.etree.ElementTree import ParseError
@@ -284,8 +285,8 @@ def consume_assertions(response, identity_provider):
     The unique constraint in the shared database makes this atomic across processes and
     instances; rows are pruned once the assertion could no longer be accepted anyway.
     """
-    now = timezone.now()
-    ConsumedAssertion.objects.filter(expires_at__lt=now).delete()
+    if time.monotonic() - _last_prune[0] > PRUNE_INTERVAL:
+        prune_consumed_assertions()
     for assertion in response.assertions:
         issuer = assertion.issuer.text.strip()
         try:
@@ -299,6 +300,19 @@ def consume_assertions(response, identity_provider):
             raise LoginRefused(
                 "replay", "This sign-in response was already used. Sign in again from the start."
             ) from None
+
+
+# Expired replay rows are deleted at most this often (seconds) by each process, and daily by
+# prune_saml_audit_log: not on every login, where the DELETE would cost a transaction.
+PRUNE_INTERVAL = 60
+_last_prune = [float("-inf")]
+
+
+def prune_consumed_assertions():
+    """Delete the replay rows of assertions that could no longer be accepted; returns how many."""
+    _last_prune[0] = time.monotonic()
+    deleted, _ = ConsumedAssertion.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted
 
 
 def replay_expiry(assertion, clock_skew):

@@ -5,6 +5,7 @@ import logging
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
@@ -70,6 +71,9 @@ class AssertionConsumerServiceView(
     response = None  # pysaml2's AuthnResponse, once it has accepted one
     encrypted = False
 
+    # One transaction: the replay record, the user, the link, the groups and the audit entry are
+    # written together or not at all, with one commit.
+    @method_decorator(transaction.atomic)
     def post(self, request, *args, **kwargs):
         try:
             self.encrypted = validation.check_raw_response(

@@ -184,6 +184,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "saml_idps": {"handlers": ["console"], "level": os.environ.get("SAML_LOG_LEVEL", "INFO")},
+        # Server errors with their traceback, to the process's log (gunicorn's stderr).
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
 

@@ -34,7 +34,7 @@ class TestIdentityProvider:
     SIGN_ALG = SIG_RSA_SHA256
     DIGEST_ALG = DIGEST_SHA256
 
-    def __init__(self, name="idp-a", entity_id=None):
+    def __init__(self, name="idp-a", entity_id=None, crypto_backend="xmlsec1"):
         self.base_url = f"https://{name}.example.com"
         self.entity_id = entity_id or f"{self.base_url}/metadata"
         folder = Path(tempfile.mkdtemp(prefix=f"test-idp-{name}-"))
@@ -50,6 +50,8 @@ class TestIdentityProvider:
                 "signing_algorithm": SIG_RSA_SHA256,
                 "digest_algorithm": DIGEST_SHA256,
                 "cert_file": str(folder / "idp.crt"),
+                # pysaml2's own backend by default: an IdP independent of the SP's in-process one.
+                "crypto_backend": crypto_backend,
                 # Service providers this IdP answers are added by trust().
                 "metadata": {"inline": []},
                 "service": {

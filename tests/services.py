@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 from pathlib import Path
@@ -49,12 +50,15 @@ class AppServer:
             sys.executable, "-m", "gunicorn", "samlsite.wsgi",
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
         ]  # fmt: skip
+        # A file, not a pipe: nobody reads the log while the server runs, and a full pipe
+        # would block it.
+        self.log = tempfile.NamedTemporaryFile(suffix=".log")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
             env={**os.environ, **environment},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self.wait_until_healthy()
 
@@ -62,7 +66,7 @@ class AppServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
+                raise RuntimeError(f"gunicorn exited: {self.log_text()}")
             try:
                 if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
                     return
@@ -79,4 +83,7 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.process.stderr.close()
+        self.log.close()
+
+    def log_text(self):
+        return Path(self.log.name).read_text()

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from saml_idps.models import EmailDomain, IdentityProvider, LoginAttempt
+from saml_idps.models import ConsumedAssertion, EmailDomain, IdentityProvider, LoginAttempt
 
 from .fixtures import SamlTestCase, acs_url, sp_entity_id
 
@@ -145,3 +145,19 @@ class AuditLogTests(SamlTestCase):
         call_command("prune_saml_audit_log", stdout=output)
         self.assertIn("Deleted 1 login attempt(s) older than 30 days.", output.getvalue())
         self.assertEqual(list(LoginAttempt.objects.all()), [recent])
+
+    def test_prune_deletes_the_replay_records_of_expired_assertions_only(self):
+        now = timezone.now()
+        for assertion_id, expires_at in (
+            ("expired", now - timedelta(seconds=1)),
+            ("live", now + timedelta(minutes=5)),
+        ):
+            ConsumedAssertion.objects.create(
+                issuer=self.row_a.entity_id, assertion_id=assertion_id, expires_at=expires_at
+            )
+        output = io.StringIO()
+        call_command("prune_saml_audit_log", stdout=output)
+        self.assertIn("Deleted 1 replay record(s) of expired assertions.", output.getvalue())
+        self.assertEqual(
+            list(ConsumedAssertion.objects.values_list("assertion_id", flat=True)), ["live"]
+        )

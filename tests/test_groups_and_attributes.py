@@ -146,6 +146,22 @@ class AttributeAdminTests(SamlTestCase):
         self.assertContains(page, "<code>FirstName</code>", html=False)
         self.assertContains(page, "Everyone, Engineering")
 
+    def test_a_login_asserting_other_attributes_replaces_the_last_assertion_shown(self):
+        self.idp_initiated(self.idp_a, self.row_a.slug, client=Client())
+        self.idp_initiated(
+            self.idp_a, self.row_a.slug, client=Client(), attributes={"Department": ["Sales"]}
+        )
+        self.row_a.refresh_from_db()
+        self.assertEqual(self.row_a.last_assertion_attributes, {"Department": ["Sales"]})
+
+    def test_the_same_attributes_again_within_a_minute_leave_the_idp_row_alone(self):
+        self.idp_initiated(self.idp_a, self.row_a.slug, client=Client())
+        self.row_a.refresh_from_db()
+        first_seen = self.row_a.last_assertion_at
+        self.idp_initiated(self.idp_a, self.row_a.slug, client=Client(), name_id="bob@example.com")
+        self.row_a.refresh_from_db()
+        self.assertEqual(self.row_a.last_assertion_at, first_seen)
+
     def test_values_of_the_last_assertion_can_be_hidden(self):
         self.row_a.show_assertion_values = False
         self.row_a.save()

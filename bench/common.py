@@ -1,0 +1,137 @@
+"""What the gunicorn benchmarks share: a throw-away PostgreSQL database, the site under gunicorn,
+an IdP that signs fast, and a load generator.
+
+Import it first: it points Django at the benchmark database and sets it up.
+"""
+
+import http.client
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# PostgreSQL, as in production: SQLite would serialise the two workers' writes.
+SERVER_URL = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+DATABASE_NAME = "samlsite_bench"
+DATABASE_URL = f"{SERVER_URL}/{DATABASE_NAME}"
+os.environ["DJANGO_SETTINGS_MODULE"] = "samlsite.settings"
+os.environ["DATABASE_URL"] = DATABASE_URL
+
+import django  # noqa: E402
+import psycopg2  # noqa: E402
+
+
+def recreate_database():
+    admin = psycopg2.connect(f"{SERVER_URL}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {DATABASE_NAME}")
+    admin.close()
+
+
+recreate_database()
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from saml_idps import keys, metadata  # noqa: E402
+from saml_idps.models import IdentityProvider  # noqa: E402
+from tests.idp import TestIdentityProvider  # noqa: E402
+from tests.services import AppServer  # noqa: E402
+
+call_command("migrate", verbosity=0)
+
+PUBLIC_URL = "http://sso.bench.test"
+WORKERS = 2
+
+
+def site_environment(**overrides):
+    """The production environment of the README, for gunicorn instances of this run."""
+    pair = keys.current()
+    return {
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": DATABASE_URL,
+        "SAML_BASE_URL": PUBLIC_URL,
+        "SAML_SP_KEY_FILE": pair.key_file,
+        "SAML_SP_CERT_FILE": pair.cert_file,
+        "SAML_LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+
+
+def start_site(**overrides):
+    return AppServer(site_environment(**overrides), workers=WORKERS)
+
+
+def fast_idp(name="bench"):
+    """A test IdP signing in process, so that thousands of responses are made in seconds."""
+    return TestIdentityProvider(name, crypto_backend="xmlsec")
+
+
+def register(idp, slug, **fields):
+    row = IdentityProvider(slug=slug, name=slug, allow_idp_initiated=True, **fields)
+    metadata.apply(row, metadata.parse(idp.metadata_xml))
+    row.save()
+    return row
+
+
+def acs_url(slug):
+    return f"{PUBLIC_URL}/saml/{slug}/acs/"
+
+
+def sp_entity_id(slug):
+    return f"{PUBLIC_URL}/saml/{slug}/metadata/"
+
+
+def load(server, requests, concurrency=4):
+    """Send ``requests`` ((method, path, form) tuples) to ``server`` from ``concurrency``
+    threads. Returns (requests/s, median ms, p99 ms, status counts)."""
+    address = urlsplit(server.url)
+    pending = iter(requests)
+    lock = threading.Lock()
+    latencies, statuses = [], {}
+
+    def worker():
+        while True:
+            with lock:
+                request = next(pending, None)
+            if request is None:
+                return
+            method, path, form = request
+            body = urlencode(form) if form else None
+            headers = {"Content-Type": "application/x-www-form-urlencoded"} if form else {}
+            connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+            started = time.perf_counter()
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            connection.close()
+            with lock:
+                latencies.append(elapsed)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+    return len(latencies) / wall, statistics.median(latencies), p99, statuses
+
+
+def report(label, result):
+    rate, median, p99, statuses = result
+    print(f"{label:<44} {rate:>7.1f} req/s  p50 {median:>6.1f} ms  p99 {p99:>6.1f} ms  {statuses}")
