@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/acs_throughput.py
 
-Needs PostgreSQL on 127.0.0.1:5432 (BENCH_POSTGRES to change it; the database samlsite_bench is
-recreated) and the xmlsec1 program (the seed's way uses it). Posts IdP-initiated, signed
-SAMLResponses of one IdP, each a new assertion for one of 50 users, from 4 client threads, to:
+Needs PostgreSQL and Redis on 127.0.0.1 (see bench/common.py) and the xmlsec1 program (the
+seed's way uses it). Posts IdP-initiated, signed SAMLResponses of one IdP, each a new assertion
+for one of 50 users, from 4 client threads, to:
   - the site as configured (cached configuration, signatures checked in process), with a
     response and assertion both signed (Okta's default) and with the assertion alone signed;
   - the same site in the seed's way (bench/seed_way.py: the metadata fetched over HTTP from a
@@ -45,19 +45,20 @@ def serve_metadata(document):
 
 
 def acs_posts(idp, count, **signing):
+    path = f"/saml/{SLUG}/acs/"
     return [
-        (
-            "POST",
-            f"/saml/{SLUG}/acs/",
-            {
-                "SAMLResponse": idp.response(
-                    acs_url(SLUG), sp_entity_id(SLUG), name_id=f"user{n % USERS}@example.com",
-                    **signing,
-                )
-            },
-        )
+        ("POST", path, {"SAMLResponse": signed_in_as(idp, n % USERS, **signing)})
         for n in range(count)
-    ]  # fmt: skip
+    ]
+
+
+def signed_in_as(idp, user, **signing):
+    """A new assertion for user number ``user``, Okta-style attributes."""
+    email = f"user{user}@example.com"
+    attributes = {"FirstName": ["User"], "LastName": [str(user)], "Email": [email]}
+    return idp.response(
+        acs_url(SLUG), sp_entity_id(SLUG), name_id=email, attributes=attributes, **signing
+    )
 
 
 def measure(site, idp, count, **signing):

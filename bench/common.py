@@ -1,5 +1,6 @@
-"""What the gunicorn benchmarks share: a throw-away PostgreSQL database, the site under gunicorn,
-an IdP that signs fast, and a load generator.
+"""What the gunicorn benchmarks share: a throw-away PostgreSQL database (samlsite_bench) and
+Redis database (14), the site under gunicorn with the README's production settings, an IdP that
+signs fast, and a load generator.
 
 Import it first: it points Django at the benchmark database and sets it up.
 """
@@ -16,8 +17,9 @@ from urllib.parse import urlencode, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# PostgreSQL, as in production: SQLite would serialise the two workers' writes.
+# PostgreSQL and Redis, as in production: SQLite would serialise the two workers' writes.
 SERVER_URL = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
 DATABASE_NAME = "samlsite_bench"
 DATABASE_URL = f"{SERVER_URL}/{DATABASE_NAME}"
 os.environ["DJANGO_SETTINGS_MODULE"] = "samlsite.settings"
@@ -25,6 +27,7 @@ os.environ["DATABASE_URL"] = DATABASE_URL
 
 import django  # noqa: E402
 import psycopg2  # noqa: E402
+import redis  # noqa: E402
 
 
 def recreate_database():
@@ -37,6 +40,7 @@ def recreate_database():
 
 
 recreate_database()
+redis.Redis.from_url(REDIS_URL).flushdb()
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
@@ -60,6 +64,7 @@ def site_environment(**overrides):
         "SECRET_KEY": "bench-" + "x" * 50,
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
         "SAML_BASE_URL": PUBLIC_URL,
         "SAML_SP_KEY_FILE": pair.key_file,
         "SAML_SP_CERT_FILE": pair.cert_file,
@@ -82,6 +87,25 @@ def register(idp, slug, **fields):
     metadata.apply(row, metadata.parse(idp.metadata_xml))
     row.save()
     return row
+
+
+def register_many(count, template):
+    """IdPs idp-0 .. idp-<count-1>, all with ``template``'s key, each with an entity ID of its own
+    (https://idp-<n>.example.com/metadata), created in bulk."""
+    document = metadata.parse(template.metadata_xml)
+    existing = IdentityProvider.objects.filter(slug__startswith="idp-").count()
+    rows = []
+    for n in range(existing, count):
+        row = IdentityProvider(slug=f"idp-{n}", name=f"IdP {n}", allow_idp_initiated=True)
+        metadata.apply(row, document)
+        row.entity_id = many_entity_id(n)
+        row.metadata_xml = document.xml.replace(template.entity_id, row.entity_id)
+        rows.append(row)
+    IdentityProvider.objects.bulk_create(rows, batch_size=1000)
+
+
+def many_entity_id(n):
+    return f"https://idp-{n}.example.com/metadata"
 
 
 def acs_url(slug):

@@ -2,56 +2,27 @@
 
     .venv/bin/python bench/config_overhead.py
 
-Uses a throw-away SQLite database. Prints, per IdP count, the medians and p99 of: the row
-lookup by slug plus the cached SPConfig (what every SAML request does once warm); getting the
-IdP's client once the row is known (the cached SPConfig plus the Saml2Client djangosaml2 builds
-on it, which reuses the configuration's security context and the process's SP key); and a cold
-build (first request after a change: parse the metadata, build the SPConfig and a client).
+Uses the benchmark database of bench/common.py (PostgreSQL). Prints, per IdP count, the
+medians and p99 of: the row lookup by slug plus the cached SPConfig (what every SAML request
+does once warm); getting the IdP's client once the row is known (the cached SPConfig plus the
+Saml2Client djangosaml2 builds on it, which reuses the configuration's security context and the
+process's SP key); and a cold build (first request after a change: parse the metadata, build
+the SPConfig and a client).
 """
 
-import os
 import random
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "samlsite.settings"
-os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
+from common import fast_idp, register_many  # first: it sets Django up
+from django.test import RequestFactory
+from djangosaml2.overrides import Saml2Client
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.test import RequestFactory  # noqa: E402
-from djangosaml2.overrides import Saml2Client  # noqa: E402
-
-from saml_idps import metadata  # noqa: E402
-from saml_idps.config import _built_configs, build_sp_config, cached_sp_config, sp_urls  # noqa: E402
-from saml_idps.models import IdentityProvider  # noqa: E402
-from tests.idp import TestIdentityProvider  # noqa: E402
+from saml_idps.config import _built_configs, build_sp_config, cached_sp_config, sp_urls
+from saml_idps.models import IdentityProvider
 
 COUNTS = (1, 100, 10_000)
 SAMPLES = 300
-
-
-def register(count, template):
-    """``count`` IdPs sharing one key, each with an entity ID of its own."""
-    document = metadata.parse(template.metadata_xml)
-    existing = IdentityProvider.objects.count()
-    rows = []
-    for n in range(existing, count):
-        entity_id = f"https://idp-{n}.example.com/metadata"
-        row = IdentityProvider(slug=f"idp-{n}", name=f"IdP {n}")
-        metadata.apply(row, document)
-        row.entity_id = entity_id
-        row.metadata_xml = document.xml.replace(template.entity_id, entity_id)
-        rows.append(row)
-    IdentityProvider.objects.bulk_create(rows, batch_size=1000)
 
 
 def timed(function, samples):
@@ -65,13 +36,12 @@ def timed(function, samples):
 
 
 def main():
-    call_command("migrate", verbosity=0)
-    template = TestIdentityProvider("bench")
+    template = fast_idp()
     request = RequestFactory().get("/", HTTP_HOST="127.0.0.1:8000")
     print(f"{'IdPs':>6}  {'lookup + cached config':>24}  {'client get':>24}  {'cold build':>10}")
     medians, client_medians = {}, {}
     for count in COUNTS:
-        register(count, template)
+        register_many(count, template)
         slugs = [f"idp-{random.randrange(count)}" for _ in range(SAMPLES)]
         for slug in set(slugs):  # warm the cache for the slugs we will ask for
             row = IdentityProvider.objects.get(slug=slug)

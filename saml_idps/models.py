@@ -20,6 +20,15 @@ class IdentityProvider(models.Model):
     this copy and never fetch anything.
     """
 
+    # The large fields the SAML endpoints do not read for every request: the metadata is read
+    # only to build a configuration, which each process caches (config.py).
+    DEFERRED_ON_REQUESTS = (
+        "metadata_xml",
+        "metadata_signing_certificate",
+        "signing_certificates",
+        "last_error",
+    )
+
     slug = models.SlugField(
         unique=True,
         max_length=100,

@@ -35,7 +35,11 @@ class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
     records_attempts = False  # the ACS logs every response it receives
 
     def dispatch(self, request, *args, **kwargs):
-        identity_provider = IdentityProvider.objects.filter(slug=kwargs["slug"]).first()
+        identity_provider = (
+            IdentityProvider.objects.defer(*IdentityProvider.DEFERRED_ON_REQUESTS)
+            .filter(slug=kwargs["slug"])
+            .first()
+        )
         if identity_provider is None:
             raise Http404("No identity provider by that name.")
         refusal = unavailable(identity_provider)

@@ -111,10 +111,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# Several instances share PostgreSQL, which holds everything they must agree on: sessions
-# (with the pending SAML requests), the replay store, and the IdP rows whose updated_at versions
-# every cached configuration. With REDIS_URL set, Django's cache is Redis and sessions are read
-# from it before the database.
+# Several instances share PostgreSQL, which holds what they must agree on and keep: the replay
+# store and the IdP rows whose updated_at versions every cached configuration. Sessions (with
+# the pending SAML requests) are in PostgreSQL too, or, with REDIS_URL set, in Redis, Django's
+# cache then: a session write per request is the largest cost of the login redirect, and losing
+# sessions when Redis restarts only means signing in again.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
@@ -124,7 +125,7 @@ if REDIS_URL:
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
         }
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 
 # The test runner judges the system checks by DEBUG as configured here, not the DEBUG=False it
 # forces while tests run (see samlsite/test_runner.py).

@@ -1,0 +1,88 @@
+"""Memory per process with 10,000 IdPs registered, after 1,000 logins spread over them.
+
+    .venv/bin/python bench/memory.py
+
+Needs PostgreSQL and Redis on 127.0.0.1 (see bench/common.py). Registers 10,000 IdPs, starts
+gunicorn with 2 workers, and posts 1,000 IdP-initiated signed responses, each from a different
+IdP picked at random, so that each worker builds and caches a configuration per IdP it serves
+(SAML_IDPS_CONFIG_CACHE_SIZE, 1,000 by default, bounds them). Prints each process's resident
+memory (VmRSS) before and after, and the growth per cached configuration.
+"""
+
+import random
+from pathlib import Path
+
+from common import (
+    acs_url,
+    fast_idp,
+    load,
+    many_entity_id,
+    register_many,
+    report,
+    sp_entity_id,
+    start_site,
+)
+
+IDPS = 10_000
+LOGINS = 1_000
+
+
+def resident_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def processes(site):
+    """gunicorn's master and its workers, by pid."""
+    children = Path(f"/proc/{site.process.pid}/task/{site.process.pid}/children").read_text()
+    return {"master": site.process.pid} | {
+        f"worker {n}": int(pid) for n, pid in enumerate(children.split(), start=1)
+    }
+
+
+def login_from(idp, n, user):
+    """A response of IdP idp-<n>: the one key all of them share, issued under n's entity ID."""
+    idp.server.config.entityid = many_entity_id(n)
+    email = f"user{user}@example.com"
+    return idp.response(
+        acs_url(f"idp-{n}"),
+        sp_entity_id(f"idp-{n}"),
+        name_id=email,
+        attributes={"Email": [email], "FirstName": ["User"], "LastName": [str(user)]},
+    )
+
+
+def main():
+    idp = fast_idp()
+    register_many(IDPS, idp)
+    picks = random.Random(7).sample(range(IDPS), LOGINS)
+    posts = [
+        ("POST", f"/saml/idp-{n}/acs/", {"SAMLResponse": login_from(idp, n, user)})
+        for user, n in enumerate(picks)
+    ]
+    site = start_site()
+    try:
+        load(site, [("GET", "/healthz", None)] * 20)  # every worker has served a request
+        before = {name: resident_kib(pid) for name, pid in processes(site).items()}
+        result = load(site, posts)
+        after = {name: resident_kib(pid) for name, pid in processes(site).items()}
+    finally:
+        site.stop()
+
+    print(f"{IDPS} IdPs registered, {LOGINS} logins, each through a different IdP")
+    report("logins", result)
+    print(f"{'process':<10} {'before':>10} {'after':>10} {'growth':>10}")
+    for name in before:
+        growth = after[name] - before[name]
+        print(f"{name:<10} {before[name] / 1024:>7.1f} MiB {after[name] / 1024:>7.1f} MiB"
+              f" {growth / 1024:>7.1f} MiB")  # fmt: skip
+    workers = [name for name in before if name.startswith("worker")]
+    configs = LOGINS / len(workers)
+    growth = sum(after[w] - before[w] for w in workers) / len(workers)
+    print(f"about {configs:.0f} configurations cached per worker: {growth / configs:.0f} KiB each")
+
+
+if __name__ == "__main__":
+    main()
