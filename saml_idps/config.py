@@ -75,9 +75,9 @@ def identity_provider_for(request):
         match = request.resolver_match
         slug = (match and match.kwargs.get("slug")) or request.session.get(SESSION_IDP_SLUG)
         try:
-            request.identity_provider = IdentityProvider.objects.defer(
-                *IdentityProvider.DEFERRED_ON_REQUESTS
-            ).get(slug=slug, enabled=True)
+            request.identity_provider = IdentityProvider.objects.for_requests().get(
+                slug=slug, enabled=True
+            )
         except IdentityProvider.DoesNotExist:
             raise Http404("No enabled identity provider by that name.") from None
     return request.identity_provider

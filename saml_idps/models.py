@@ -13,21 +13,21 @@ from .presets import MAPPABLE_USER_FIELDS, default_attribute_mapping
 DOMAIN = re.compile(r"^(?=.{1,253}$)([\w-]{1,63}\.)+[\w-]{2,63}$")
 
 
+class IdentityProviderQuerySet(models.QuerySet):
+    def for_requests(self):
+        """Rows without the large fields the SAML endpoints do not read on every request: the
+        metadata is read only to build a configuration, which each process caches (config.py)."""
+        return self.defer(
+            "metadata_xml", "metadata_signing_certificate", "signing_certificates", "last_error"
+        )
+
+
 class IdentityProvider(models.Model):
     """A SAML identity provider (an Okta app, an Entra ID enterprise app, ...) users sign in with.
 
     Its metadata is fetched by saml_idps.metadata and kept here as the last good copy: logins use
     this copy and never fetch anything.
     """
-
-    # The large fields the SAML endpoints do not read for every request: the metadata is read
-    # only to build a configuration, which each process caches (config.py).
-    DEFERRED_ON_REQUESTS = (
-        "metadata_xml",
-        "metadata_signing_certificate",
-        "signing_certificates",
-        "last_error",
-    )
 
     slug = models.SlugField(
         unique=True,
@@ -150,6 +150,8 @@ class IdentityProvider(models.Model):
     last_error = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IdentityProviderQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -36,9 +36,7 @@ class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
 
     def dispatch(self, request, *args, **kwargs):
         identity_provider = (
-            IdentityProvider.objects.defer(*IdentityProvider.DEFERRED_ON_REQUESTS)
-            .filter(slug=kwargs["slug"])
-            .first()
+            IdentityProvider.objects.for_requests().filter(slug=kwargs["slug"]).first()
         )
         if identity_provider is None:
             raise Http404("No identity provider by that name.")
