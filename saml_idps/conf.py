@@ -20,7 +20,8 @@ SAML_IDPS_CONFIG_CACHE_SIZE
     How many built pysaml2 configurations (one per IdP) each process keeps (1000).
 SAML_IDPS_CRYPTO_BACKEND
     What checks XML signatures and decrypts: ``"xmlsec"`` (default), libxmlsec1 in process through
-    the ``xmlsec`` package; or ``"xmlsec1"``, pysaml2's own backend running the xmlsec1 program.
+    the ``xmlsec`` package, with the schema check of signed elements by libxml2; or ``"xmlsec1"``,
+    pysaml2's own backend running the xmlsec1 program, with its pure-Python schema check.
 SAML_IDPS_MAX_RESPONSE_BYTES
     Largest SAMLResponse accepted at an ACS, base64 as posted (512 KiB).
 SAML_IDPS_MAX_MESSAGE_AGE

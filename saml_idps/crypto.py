@@ -1,5 +1,6 @@
 """pysaml2's cryptography for this app: the SP key loaded once per process, and XML signatures
-checked in process by the ``xmlsec`` bindings (libxmlsec1) instead of the xmlsec1 program.
+checked in process by the ``xmlsec`` bindings (libxmlsec1) instead of the xmlsec1 program, the
+schema check before them by libxml2 (schemas.py) instead of pure Python.
 
 pysaml2 builds a SecurityContext in ``saml2.sigver.security_context`` for every metadata store and
 every client. Each time it reloads the SP's RSA private key, which ``cryptography`` validates
@@ -29,6 +30,9 @@ from saml2.sigver import CryptoBackend, RSACrypto, SecurityContext, XmlsecError
 from saml2.xmldsig import NAMESPACE as DSIG_NS
 from saml2.xmlenc import NAMESPACE as XENC_NS
 
+from . import schemas
+from .conf import app_setting
+
 # SAML_IDPS_CRYPTO_BACKEND values, passed to pysaml2 as the configuration's crypto_backend.
 XMLSEC = "xmlsec"
 XMLSEC1 = "xmlsec1"
@@ -36,6 +40,7 @@ CHOICES = (XMLSEC, XMLSEC1)
 
 _pysaml2_security_context = saml2.sigver.security_context
 _pysaml2_import_rsa_key_from_file = saml2.sigver.import_rsa_key_from_file
+_pysaml2_validate_doc_with_schema = saml2.sigver.validate_doc_with_schema
 
 # The modules that bound pysaml2's security_context by name when they imported it.
 _CALLERS = (saml2.sigver, saml2.entity, saml2.mdstore, saml2.metadata, saml2.response)
@@ -44,11 +49,21 @@ _install_lock = threading.Lock()
 
 
 def install():
-    """Make pysaml2 use ``security_context`` and ``import_rsa_key_from_file`` below. Idempotent."""
+    """Make pysaml2 use ``security_context``, ``import_rsa_key_from_file`` and
+    ``validate_doc_with_schema`` below. Idempotent."""
     with _install_lock:
         for module in _CALLERS:
             module.security_context = security_context
         saml2.sigver.import_rsa_key_from_file = import_rsa_key_from_file
+        saml2.sigver.validate_doc_with_schema = validate_doc_with_schema
+
+
+def validate_doc_with_schema(doc, validator=None):
+    """pysaml2's schema check of each signed element: by libxml2 (schemas.py) with the
+    in-process backend, by pysaml2's xmlschema validator with the xmlsec1 one."""
+    if validator is None and app_setting("CRYPTO_BACKEND") == XMLSEC:
+        return schemas.validate(doc)
+    return _pysaml2_validate_doc_with_schema(doc, validator)
 
 
 def _file_version(path):
@@ -67,13 +82,16 @@ def import_rsa_key_from_file(filename):
     return _rsa_key(_file_version(filename))
 
 
-@functools.lru_cache(maxsize=16)
-def _xmlsec_key(file_version, key_format):
-    return xmlsec.Key.from_file(file_version[0], key_format)
+@functools.lru_cache(maxsize=64)
+def _xmlsec_key(content, key_format):
+    return xmlsec.Key.from_memory(content, key_format)
 
 
 def xmlsec_key(filename, key_format):
-    return _xmlsec_key(_file_version(filename), key_format)
+    """The key in ``filename``, by its contents: pysaml2 writes the IdP's certificate to a new
+    temporary file for every signature check."""
+    with open(filename, "rb") as file:
+        return _xmlsec_key(file.read(), key_format)
 
 
 # One SecurityContext per configuration and metadata store. pysaml2 builds one for every client,

@@ -180,6 +180,21 @@ class SignatureTests(AttackTestCase):
         self.assertAttackRefused(encode(root), "issuer_mismatch", reason="expected issuer")
 
 
+class SchemaTests(AttackTestCase):
+    """Signed by the IdP, but not what the SAML schemas allow: refused before any signature is
+    trusted (pysaml2 checks each signed element against the schemas first)."""
+
+    def test_an_element_the_assertion_schema_does_not_know(self):
+        root = self.genuine()
+        first(root, "//saml:Subject").addnext(etree.Element(f"{SAML}Role"))
+        self.assertAttackRefused(self.resigned(root), "signature_invalid")
+
+    def test_an_attribute_value_where_the_schema_wants_a_date(self):
+        root = self.genuine()
+        assertion_of(root).set("IssueInstant", "yesterday")
+        self.assertAttackRefused(self.resigned(root), "signature_invalid")
+
+
 class XmlSignatureWrappingTests(AttackTestCase):
     """XSW1-XSW8 as SAML Raider builds them (Somorovsky et al., 2012)."""
 

@@ -4,17 +4,23 @@ Every response the login, attack and SP-key suites post is first posted with the
 and undone, then posted with the in-process one: the verdicts must be the same, and the suite's
 own assertions must hold. Below them, the in-process backend's own refusals."""
 
+import base64
 import copy
 import os
+import re
 
 from django.db import transaction
 from django.test import RequestFactory, SimpleTestCase, override_settings
 from lxml import etree
 from saml2.client import Saml2Client
+from saml2.saml import NAMESPACE as SAML_NS
+from saml2.samlp import response_from_string
 from saml2.sigver import XmlsecError
+from saml2.xml.schema import XMLSchemaError
+from saml2.xml.schema import validate as pysaml2_validate
 from saml2.xmldsig import NAMESPACE as DSIG_NS
 
-from saml_idps import crypto, keys
+from saml_idps import crypto, keys, schemas
 from saml_idps.conf import app_setting
 from saml_idps.config import build_sp_config, sp_urls
 from saml_idps.models import LoginAttempt
@@ -71,6 +77,7 @@ def judged_by_both(test_case):
 for _suite in (
     test_attacks.MessageShapeTests,
     test_attacks.SignatureTests,
+    test_attacks.SchemaTests,
     test_attacks.XmlSignatureWrappingTests,
     test_attacks.ConditionsTests,
     test_attacks.RelayStateTests,
@@ -121,6 +128,51 @@ class InProcessBackendTests(SamlTestCase):
         root = self.genuine()  # its KeyInfo carries IdP A's certificate
         with self.assertRaisesMessage(XmlsecError, "signature check failed"):
             self.validate(etree.tostring(root), root.get("ID"), self.idp_b.config.cert_file)
+
+
+class SchemaValidatorTests(SamlTestCase):
+    """libxml2 (schemas.py) and pysaml2's xmlschema validator judge documents alike."""
+
+    def verdict(self, validate, document):
+        try:
+            validate(document)
+        except XMLSchemaError:
+            return "refused"
+        return "valid"
+
+    def assertSameVerdict(self, document, expected):
+        self.assertEqual(self.verdict(pysaml2_validate, document), expected)
+        self.assertEqual(self.verdict(schemas.validate, document), expected)
+
+    def assertion(self):
+        response = response_from_string(
+            base64.b64decode(self.idp_a.response(acs_url("idp-a"), sp_entity_id("idp-a")))
+        )
+        return response, response.assertion[0]
+
+    def test_a_genuine_response_and_its_assertion_are_valid(self):
+        response, assertion = self.assertion()
+        self.assertSameVerdict(str(response), "valid")
+        self.assertSameVerdict(str(assertion), "valid")
+
+    def test_an_unknown_element_is_refused(self):
+        _, assertion = self.assertion()
+        root = etree.fromstring(str(assertion).encode())
+        root.find(f"{{{SAML_NS}}}Subject").addnext(etree.Element(f"{{{SAML_NS}}}Role"))
+        self.assertSameVerdict(etree.tostring(root).decode(), "refused")
+
+    def test_a_missing_required_attribute_is_refused(self):
+        _, assertion = self.assertion()
+        document = re.sub(r' ID="[^"]+"', "", str(assertion), count=1)
+        self.assertSameVerdict(document, "refused")
+
+    def test_a_wrong_date_is_refused(self):
+        _, assertion = self.assertion()
+        document = re.sub(r'IssueInstant="[^"]+"', 'IssueInstant="soon"', str(assertion), count=1)
+        self.assertSameVerdict(document, "refused")
+
+    def test_an_element_of_no_saml_schema_is_refused(self):
+        self.assertSameVerdict("<html/>", "refused")
 
 
 class SpKeyAndSecurityContextReuseTests(SamlTestCase):
