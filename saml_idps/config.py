@@ -4,12 +4,14 @@ Each IdP gets its own relying party: its own SP entity ID and endpoints under /s
 configuration holding that one IdP's metadata, read inline from the database.
 """
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import Http404
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import SPConfig
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
@@ -51,9 +53,16 @@ class SpUrls:
 
 def sp_urls(identity_provider, request=None):
     base = app_setting("BASE_URL") or request.build_absolute_uri("/").rstrip("/")
+    return urls_under(base, identity_provider.slug, settings.ROOT_URLCONF, get_script_prefix())
+
+
+@functools.lru_cache(maxsize=4096)
+def urls_under(base, slug, urlconf, script_prefix):
+    """SpUrls for ``slug`` at ``base``, remembered: six reverse() calls are a measurable part of
+    a login redirect. The URL configuration and script prefix are part of the key."""
 
     def absolute(name):
-        return base + reverse(name, kwargs={"slug": identity_provider.slug})
+        return base + reverse(name, kwargs={"slug": slug})
 
     metadata_url = absolute("saml_idps:metadata")
     return SpUrls(

@@ -35,11 +35,10 @@ class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
     records_attempts = False  # the ACS logs every response it receives
 
     def dispatch(self, request, *args, **kwargs):
-        identity_provider = (
-            IdentityProvider.objects.for_requests().filter(slug=kwargs["slug"]).first()
-        )
-        if identity_provider is None:
-            raise Http404("No identity provider by that name.")
+        try:
+            identity_provider = IdentityProvider.objects.for_requests().get(slug=kwargs["slug"])
+        except IdentityProvider.DoesNotExist:
+            raise Http404("No identity provider by that name.") from None
         refusal = unavailable(identity_provider)
         if refusal is not None:
             if self.records_attempts:
