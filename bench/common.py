@@ -116,9 +116,28 @@ def sp_entity_id(slug):
     return f"{PUBLIC_URL}/saml/{slug}/metadata/"
 
 
+def processes(server):
+    """gunicorn's master and its workers, by pid."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return {"master": pid} | {
+        f"worker {n}": int(child) for n, child in enumerate(children.split(), start=1)
+    }
+
+
+def cpu_seconds(server):
+    """CPU time the server's processes have used (user + system)."""
+    ticks = 0
+    for pid in processes(server).values():
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def load(server, requests, concurrency=4):
     """Send ``requests`` ((method, path, form) tuples) to ``server`` from ``concurrency``
-    threads. Returns (requests/s, median ms, p99 ms, status counts)."""
+    threads. Returns (requests/s, median ms, p99 ms, status counts, server CPU ms per request):
+    the last says what a request costs however busy the machine is."""
     address = urlsplit(server.url)
     pending = iter(requests)
     lock = threading.Lock()
@@ -145,17 +164,22 @@ def load(server, requests, concurrency=4):
                 statuses[response.status] = statuses.get(response.status, 0) + 1
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    cpu_before = cpu_seconds(server)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    cpu_ms = (cpu_seconds(server) - cpu_before) * 1000 / len(latencies)
     latencies.sort()
     p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
-    return len(latencies) / wall, statistics.median(latencies), p99, statuses
+    return len(latencies) / wall, statistics.median(latencies), p99, statuses, cpu_ms
 
 
 def report(label, result):
-    rate, median, p99, statuses = result
-    print(f"{label:<44} {rate:>7.1f} req/s  p50 {median:>6.1f} ms  p99 {p99:>6.1f} ms  {statuses}")
+    rate, median, p99, statuses, cpu_ms = result
+    print(
+        f"{label:<40} {rate:>6.1f} req/s  p50 {median:>5.1f} ms  p99 {p99:>5.1f} ms"
+        f"  server CPU {cpu_ms:>4.1f} ms/req  {statuses}"
+    )

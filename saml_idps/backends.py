@@ -280,8 +280,9 @@ def apply_group_mappings(identity_provider, user, attributes):
 def remember_last_assertion(identity_provider, attributes):
     """Keep what the IdP last sent, for the admin to map attributes from what really arrives.
 
-    The row is written only when what the admin sees would change (the attributes, or the
-    minute shown), so that concurrent logins do not queue for the IdP row's lock."""
+    The row is written when the attribute names change, else at most once a minute (the
+    resolution the admin sees), so that concurrent logins through one IdP do not queue for its
+    row's lock: the values shown are those of a login in the minute shown."""
     kept = (
         {name: list(values) for name, values in attributes.items()}
         if identity_provider.show_assertion_values
@@ -289,7 +290,8 @@ def remember_last_assertion(identity_provider, attributes):
     )
     now = timezone.now()
     last = identity_provider.last_assertion_at
-    if kept == identity_provider.last_assertion_attributes and last and now - last < ONE_MINUTE:
+    same_names = kept.keys() == identity_provider.last_assertion_attributes.keys()
+    if same_names and last and now - last < ONE_MINUTE:
         return
     IdentityProvider.objects.filter(pk=identity_provider.pk).update(
         last_assertion_attributes=kept, last_assertion_at=now

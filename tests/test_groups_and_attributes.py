@@ -154,13 +154,22 @@ class AttributeAdminTests(SamlTestCase):
         self.row_a.refresh_from_db()
         self.assertEqual(self.row_a.last_assertion_attributes, {"Department": ["Sales"]})
 
-    def test_the_same_attributes_again_within_a_minute_leave_the_idp_row_alone(self):
+    def test_other_values_of_the_same_attributes_within_a_minute_leave_the_idp_row_alone(self):
         self.idp_initiated(self.idp_a, self.row_a.slug, client=Client())
         self.row_a.refresh_from_db()
         first_seen = self.row_a.last_assertion_at
-        self.idp_initiated(self.idp_a, self.row_a.slug, client=Client(), name_id="bob@example.com")
+        bob = {
+            "FirstName": ["Bob"],
+            "LastName": ["Brown"],
+            "Email": ["bob@example.com"],
+            "groups": ["Everyone"],
+        }
+        self.idp_initiated(
+            self.idp_a, self.row_a.slug, client=Client(), name_id="bob@example.com", attributes=bob
+        )
         self.row_a.refresh_from_db()
         self.assertEqual(self.row_a.last_assertion_at, first_seen)
+        self.assertEqual(self.row_a.last_assertion_attributes["FirstName"], ["Alice"])
 
     def test_values_of_the_last_assertion_can_be_hidden(self):
         self.row_a.show_assertion_values = False
