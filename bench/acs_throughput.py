@@ -16,7 +16,7 @@ two ways, and what the server's CPU time alone allows on two cores.
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from common import acs_url, fast_idp, load, register, report, sp_entity_id, start_site
+from common import fast_idp, load, register, report, signed_in_as, start_site
 
 SLUG = "bench"
 USERS = 50
@@ -48,18 +48,9 @@ def serve_metadata(document):
 def acs_posts(idp, count, **signing):
     path = f"/saml/{SLUG}/acs/"
     return [
-        ("POST", path, {"SAMLResponse": signed_in_as(idp, n % USERS, **signing)})
+        ("POST", path, {"SAMLResponse": signed_in_as(idp, SLUG, n % USERS, **signing)})
         for n in range(count)
     ]
-
-
-def signed_in_as(idp, user, **signing):
-    """A new assertion for user number ``user``, Okta-style attributes."""
-    email = f"user{user}@example.com"
-    attributes = {"FirstName": ["User"], "LastName": [str(user)], "Email": [email]}
-    return idp.response(
-        acs_url(SLUG), sp_entity_id(SLUG), name_id=email, attributes=attributes, **signing
-    )
 
 
 def measure(site, idp, count, **signing):

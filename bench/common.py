@@ -134,6 +134,16 @@ def cpu_seconds(server):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def signed_in_as(idp, slug, user, **signing):
+    """A new assertion of ``idp`` for user number ``user`` at our SP for ``slug``, with
+    Okta-style attributes."""
+    email = f"user{user}@example.com"
+    attributes = {"FirstName": ["User"], "LastName": [str(user)], "Email": [email]}
+    return idp.response(
+        acs_url(slug), sp_entity_id(slug), name_id=email, attributes=attributes, **signing
+    )
+
+
 def load(server, requests, concurrency=4):
     """Send ``requests`` ((method, path, form) tuples) to ``server`` from ``concurrency``
     threads. Returns (requests/s, median ms, p99 ms, status counts, server CPU ms per request):

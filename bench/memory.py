@@ -14,14 +14,13 @@ from pathlib import Path
 
 from common import (
     PUBLIC_URL,
-    acs_url,
     fast_idp,
     load,
     many_entity_id,
     processes,
     register_many,
     report,
-    sp_entity_id,
+    signed_in_as,
     start_site,
 )
 from django.test import override_settings
@@ -52,13 +51,7 @@ def trust_service_providers(idp, numbers):
 def login_from(idp, n, user):
     """A response of IdP idp-<n>: the one key all of them share, issued under n's entity ID."""
     idp.server.config.entityid = many_entity_id(n)
-    email = f"user{user}@example.com"
-    return idp.response(
-        acs_url(f"idp-{n}"),
-        sp_entity_id(f"idp-{n}"),
-        name_id=email,
-        attributes={"Email": [email], "FirstName": ["User"], "LastName": [str(user)]},
-    )
+    return signed_in_as(idp, f"idp-{n}", user)
 
 
 def main():

@@ -201,8 +201,8 @@ def create_user(identity_provider, name_id, email):
                 user.save()
                 link_user(identity_provider, name_id, user)
         except IntegrityError:
-            # A concurrent first login of the same subject created the link first, or one of
-            # someone else took the username.
+            # A concurrent first login of the same subject created the link first, or someone
+            # else's took the username.
             link = linked(identity_provider, name_id)
             if link is not None:
                 return link.user

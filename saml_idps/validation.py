@@ -285,7 +285,7 @@ def consume_assertions(response, identity_provider):
     The unique constraint in the shared database makes this atomic across processes and
     instances; rows are pruned once the assertion could no longer be accepted anyway.
     """
-    if time.monotonic() - _last_prune[0] > PRUNE_INTERVAL:
+    if time.monotonic() - _last_prune > PRUNE_INTERVAL:
         prune_consumed_assertions()
     for assertion in response.assertions:
         issuer = assertion.issuer.text.strip()
@@ -305,12 +305,13 @@ def consume_assertions(response, identity_provider):
 # Expired replay rows are deleted at most this often (seconds) by each process, and daily by
 # prune_saml_audit_log: not on every login, where the DELETE would cost a transaction.
 PRUNE_INTERVAL = 60
-_last_prune = [float("-inf")]
+_last_prune = float("-inf")
 
 
 def prune_consumed_assertions():
     """Delete the replay rows of assertions that could no longer be accepted; returns how many."""
-    _last_prune[0] = time.monotonic()
+    global _last_prune
+    _last_prune = time.monotonic()
     deleted, _ = ConsumedAssertion.objects.filter(expires_at__lt=timezone.now()).delete()
     return deleted
 
