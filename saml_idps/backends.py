@@ -245,10 +245,12 @@ def apply_group_mappings(identity_provider, user, attributes):
     """Grant what the IdP's group mappings grant for the asserted groups; with
     remove_unasserted_groups, take back mapped groups (never protected ones) and mapped
     statuses the assertion no longer grants."""
+    asserted = {v.casefold() for v in attributes.get(identity_provider.groups_attribute, [])}
+    if not asserted and not identity_provider.remove_unasserted_groups:
+        return  # nothing to grant, nothing to take back: the mappings need not be read
     mappings = list(identity_provider.group_mappings.select_related("group"))
     if not mappings:
         return
-    asserted = {v.casefold() for v in attributes.get(identity_provider.groups_attribute, [])}
     granted = [m for m in mappings if normalize(m.value).casefold() in asserted]
     granted_groups = {m.group for m in granted if m.group}
     user.groups.add(*granted_groups)

@@ -3,7 +3,9 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from saml_idps.models import GroupMapping, ProtectedGroup
 from saml_idps.presets import PRESETS
@@ -60,6 +62,12 @@ class GroupMappingTests(SamlTestCase):
         user.groups.add(local)
         self.sign_in()
         self.assertEqual(list(user.groups.all()), [local])
+
+    def test_a_login_asserting_no_groups_does_not_read_the_mappings(self):
+        with CaptureQueriesContext(connection) as queries:
+            self.sign_in()
+        tables = " ".join(query["sql"] for query in queries.captured_queries)
+        self.assertNotIn(GroupMapping._meta.db_table, tables)
 
     def test_staff_status_only_through_an_explicit_mapping(self):
         self.assertFalse(self.sign_in("Admins").is_staff)
