@@ -25,8 +25,15 @@ import saml2.response
 import saml2.sigver
 import xmlsec
 from lxml import etree
-from saml2 import SamlBase
-from saml2.sigver import CryptoBackend, RSACrypto, SecurityContext, XmlsecError
+from saml2 import SamlBase, samlp
+from saml2.sigver import (
+    CryptoBackend,
+    RSACrypto,
+    SecurityContext,
+    SignatureError,
+    XmlsecError,
+    class_name,
+)
 from saml2.xmldsig import NAMESPACE as DSIG_NS
 from saml2.xmlenc import NAMESPACE as XENC_NS
 
@@ -123,10 +130,50 @@ def security_context(conf):
     return context
 
 
+class SecurityContextParsingOnce(SecurityContext):
+    """pysaml2's SecurityContext, parsing a Response that is not signed as a whole once.
+
+    To learn whether a Response is signed, pysaml2 (``Entity._parse_response``) loads it first
+    requiring a Response signature and, when that fails for want of one, loads the same text
+    again: two parses of the whole message into its object model. Here the first parse is kept,
+    per thread, for the second call with that very text; any other call drops it.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._unsigned = threading.local()
+
+    def correctly_signed_response(
+        self,
+        decoded_xml,
+        must=False,
+        origdoc=None,
+        only_valid_cert=False,
+        require_response_signature=False,
+        **kwargs,
+    ):
+        """As pysaml2's: the Response as pysaml2's object, its signature checked if it has
+        one; SignatureError if it has none and one is required."""
+        kept_text, kept_response = getattr(self._unsigned, "kept", (None, None))
+        self._unsigned.kept = (None, None)
+        if kept_text is decoded_xml and not require_response_signature:
+            return kept_response
+        response = samlp.any_response_from_string(decoded_xml)
+        if not response:
+            raise TypeError("Not a Response")
+        if response.signature:
+            if "do_not_verify" not in kwargs:
+                self._check_signature(decoded_xml, response, class_name(response), origdoc)
+        elif require_response_signature:
+            self._unsigned.kept = (decoded_xml, response)
+            raise SignatureError("Signature missing for response")
+        return response
+
+
 def _in_process_security_context(conf, metadata):
     key_file = conf.getattr("key_file", "")
     keypairs = conf.encryption_keypairs or ()
-    return SecurityContext(
+    return SecurityContextParsingOnce(
         XmlSecBindings(),
         conf.key_file,
         cert_file=conf.cert_file,

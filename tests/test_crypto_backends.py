@@ -8,14 +8,16 @@ import base64
 import copy
 import os
 import re
+from unittest import mock
 
 from django.db import transaction
 from django.test import RequestFactory, SimpleTestCase, override_settings
 from lxml import etree
+from saml2 import samlp
 from saml2.client import Saml2Client
 from saml2.saml import NAMESPACE as SAML_NS
 from saml2.samlp import response_from_string
-from saml2.sigver import XmlsecError
+from saml2.sigver import SignatureError, XmlsecError
 from saml2.xml.schema import XMLSchemaError
 from saml2.xml.schema import validate as pysaml2_validate
 from saml2.xmldsig import NAMESPACE as DSIG_NS
@@ -207,6 +209,50 @@ class SpKeyAndSecurityContextReuseTests(SamlTestCase):
         os.utime(key_file, ns=(mtime, mtime + 1))
         crypto.import_rsa_key_from_file(key_file)
         self.assertEqual(crypto._rsa_key.cache_info().misses, 2)
+
+
+class ResponseParsedOnceTests(SamlTestCase):
+    """pysaml2 loads a Response not signed as a whole twice, to learn that it is not; the
+    in-process security context parses it once."""
+
+    def setUp(self):
+        super().setUp()
+        config = build_sp_config(self.row_a, sp_urls(self.row_a, RequestFactory().get("/")))
+        self.context = Saml2Client(config).sec
+
+    def response_signed_once(self):
+        saml_response = self.idp_a.response(
+            acs_url("idp-a"), sp_entity_id("idp-a"), sign_response=False
+        )
+        return base64.b64decode(saml_response).decode()
+
+    def load_as_pysaml2_does(self, text):
+        with self.assertRaises(SignatureError):
+            self.context.correctly_signed_response(text, require_response_signature=True)
+        return self.context.correctly_signed_response(text)
+
+    def test_a_response_not_signed_as_a_whole_is_parsed_once(self):
+        parse = samlp.any_response_from_string
+        with mock.patch.object(samlp, "any_response_from_string", wraps=parse) as spy:
+            response = self.load_as_pysaml2_does(self.response_signed_once())
+        self.assertEqual(spy.call_count, 1)
+        self.assertIsNotNone(response.assertion[0].signature)
+
+    def test_the_kept_parse_serves_only_the_very_same_text(self):
+        first, second = self.response_signed_once(), self.response_signed_once()
+        with self.assertRaises(SignatureError):
+            self.context.correctly_signed_response(first, require_response_signature=True)
+        response = self.context.correctly_signed_response(second)
+        self.assertEqual(response.id, response_from_string(second).id)
+        self.assertNotEqual(response.id, response_from_string(first).id)
+
+    def test_the_kept_parse_is_not_served_when_a_signature_is_required(self):
+        text = self.response_signed_once()
+        self.load_as_pysaml2_does(text)
+        with self.assertRaises(SignatureError):
+            self.context.correctly_signed_response(text, require_response_signature=True)
+        with self.assertRaises(SignatureError):
+            self.context.correctly_signed_response(text, require_response_signature=True)
 
 
 class DefaultBackendTests(SimpleTestCase):
