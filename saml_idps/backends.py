@@ -167,13 +167,13 @@ def may_link_automatically(user):
 
 
 def linked(identity_provider, name_id):
-    link = (
-        IdentityLink.objects.select_related("user")
-        .filter(identity_provider=identity_provider, name_id=name_id)
-        .first()
-    )
-    if link is not None:
-        IdentityLink.objects.filter(pk=link.pk).update(last_login_at=timezone.now())
+    try:
+        link = IdentityLink.objects.select_related("user").get(
+            identity_provider=identity_provider, name_id=name_id
+        )
+    except IdentityLink.DoesNotExist:
+        return None
+    IdentityLink.objects.filter(pk=link.pk).update(last_login_at=timezone.now())
     return link
 
 

@@ -84,11 +84,12 @@ def identity_provider_for(request):
         match = request.resolver_match
         slug = (match and match.kwargs.get("slug")) or request.session.get(SESSION_IDP_SLUG)
         try:
-            request.identity_provider = IdentityProvider.objects.for_requests().get(
-                slug=slug, enabled=True
-            )
+            identity_provider = IdentityProvider.objects.get_for_request(slug)
         except IdentityProvider.DoesNotExist:
-            raise Http404("No enabled identity provider by that name.") from None
+            identity_provider = None
+        if identity_provider is None or not identity_provider.enabled:
+            raise Http404("No enabled identity provider by that name.")
+        request.identity_provider = identity_provider
     return request.identity_provider
 
 

@@ -36,7 +36,7 @@ class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
 
     def dispatch(self, request, *args, **kwargs):
         try:
-            identity_provider = IdentityProvider.objects.for_requests().get(slug=kwargs["slug"])
+            identity_provider = IdentityProvider.objects.get_for_request(kwargs["slug"])
         except IdentityProvider.DoesNotExist:
             raise Http404("No identity provider by that name.") from None
         refusal = unavailable(identity_provider)

@@ -11,6 +11,7 @@ from saml2 import BINDING_HTTP_POST
 
 from saml_idps import config
 from saml_idps.config import UNBOUND_ENTITY_ID, sp_config_for_request
+from saml_idps.models import IdentityProvider
 
 from .fixtures import SamlTestCase
 
@@ -47,6 +48,22 @@ class ConfigLoaderTests(SamlTestCase):
         self.assertEqual(config.entityid, UNBOUND_ENTITY_ID)
         with self.assertRaisesMessage(ImproperlyConfigured, "No IdP configured"):
             get_idp_sso_supported_bindings()
+
+
+class RowForRequestTests(SamlTestCase):
+    def test_the_row_leaves_the_metadata_unread(self):
+        row = IdentityProvider.objects.get_for_request("idp-a")
+        self.assertEqual((row.pk, row.entity_id), (self.row_a.pk, self.row_a.entity_id))
+        self.assertIn("metadata_xml", row.get_deferred_fields())
+
+    def test_an_unknown_slug_has_no_row(self):
+        with self.assertRaises(IdentityProvider.DoesNotExist):
+            IdentityProvider.objects.get_for_request("nobody")
+
+    def test_each_request_reads_the_row_as_it_is_now(self):
+        IdentityProvider.objects.get_for_request("idp-a")
+        IdentityProvider.objects.filter(pk=self.row_a.pk).update(enabled=False)
+        self.assertFalse(IdentityProvider.objects.get_for_request("idp-a").enabled)
 
 
 class ConfigCacheTests(SamlTestCase):
