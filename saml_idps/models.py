@@ -22,9 +22,11 @@ class IdentityProviderQuerySet(models.QuerySet):
             "metadata_xml", "metadata_signing_certificate", "signing_certificates", "last_error"
         )
 
+
+class IdentityProviderManager(models.Manager.from_queryset(IdentityProviderQuerySet)):
     def get_for_request(self, slug):
         """``for_requests().get(slug=slug)`` with its SQL compiled once per process: on the SAML
-        endpoints, compiling that query of some thirty columns cost twice running it."""
+        endpoints, compiling that query of some thirty columns cost as much as running it."""
         rows = list(self.raw(_sql_for_request(self.db), [slug]))
         if not rows:
             raise self.model.DoesNotExist(f"No identity provider {slug!r}.")
@@ -167,7 +169,7 @@ class IdentityProvider(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = IdentityProviderQuerySet.as_manager()
+    objects = IdentityProviderManager()
 
     class Meta:
         ordering = ["name"]
