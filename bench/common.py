@@ -45,10 +45,10 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
-from saml_idps import keys, metadata  # noqa: E402
+from saml_idps import metadata  # noqa: E402
 from saml_idps.models import IdentityProvider  # noqa: E402
 from tests.idp import TestIdentityProvider  # noqa: E402
-from tests.services import AppServer  # noqa: E402
+from tests.services import AppServer, production_environment  # noqa: E402
 
 call_command("migrate", verbosity=0)
 
@@ -56,25 +56,12 @@ PUBLIC_URL = "http://sso.bench.test"
 WORKERS = 2
 
 
-def site_environment(**overrides):
-    """The production environment of the README, for gunicorn instances of this run."""
-    pair = keys.current()
-    return {
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": DATABASE_URL,
-        "REDIS_URL": REDIS_URL,
-        "SAML_BASE_URL": PUBLIC_URL,
-        "SAML_SP_KEY_FILE": pair.key_file,
-        "SAML_SP_CERT_FILE": pair.cert_file,
-        "SAML_LOG_LEVEL": "WARNING",
-        **overrides,
-    }
-
-
 def start_site(**overrides):
-    return AppServer(site_environment(**overrides), workers=WORKERS)
+    """The site under gunicorn with the README's production settings and quiet logs."""
+    environment = production_environment(
+        DATABASE_URL, REDIS_URL, PUBLIC_URL, SAML_LOG_LEVEL="WARNING", **overrides
+    )
+    return AppServer(environment, workers=WORKERS)
 
 
 def fast_idp(name="bench"):

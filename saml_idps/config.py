@@ -86,8 +86,8 @@ def identity_provider_for(request):
         try:
             identity_provider = IdentityProvider.objects.get_for_request(slug)
         except IdentityProvider.DoesNotExist:
-            identity_provider = None
-        if identity_provider is None or not identity_provider.enabled:
+            raise Http404("No identity provider by that name.") from None
+        if not identity_provider.enabled:
             raise Http404("No enabled identity provider by that name.")
         request.identity_provider = identity_provider
     return request.identity_provider

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import requests
 
+from saml_idps import keys
+
 from .fixtures import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,23 @@ def require_redis():
 
 def redis_cache(location):
     return {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": location}}
+
+
+def production_environment(database_url, redis_url, public_url, **overrides):
+    """The README's production settings for AppServers sharing ``database_url`` and
+    ``redis_url`` behind ``public_url``, with this process's SP key pair."""
+    pair = keys.current()
+    return {
+        "DEBUG": "0",
+        "SECRET_KEY": "app-server-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SAML_BASE_URL": public_url,
+        "SAML_SP_KEY_FILE": pair.key_file,
+        "SAML_SP_CERT_FILE": pair.cert_file,
+        **overrides,
+    }
 
 
 class AppServer:

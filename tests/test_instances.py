@@ -10,11 +10,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import TransactionTestCase
 
-from saml_idps import keys
-
 from .fixtures import admin_change_data, register, shared_idp
 from .idp import TestIdentityProvider
-from .services import AppServer, require_redis
+from .services import AppServer, production_environment, require_redis
 
 PUBLIC_URL = "http://sso.example.test"
 ACS_URL = f"{PUBLIC_URL}/saml/idp-a/acs/"
@@ -65,17 +63,7 @@ class TwoInstancesTests(TransactionTestCase):
         super().setUpClass()
         redis_url = require_redis()
         redis.Redis.from_url(redis_url).flushdb()
-        pair = keys.current()
-        environment = {
-            "DEBUG": "0",
-            "SECRET_KEY": "two-instances-test-" + "x" * 40,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": redis_url,
-            "SAML_BASE_URL": PUBLIC_URL,
-            "SAML_SP_KEY_FILE": pair.key_file,
-            "SAML_SP_CERT_FILE": pair.cert_file,
-        }
+        environment = production_environment(database_url(), redis_url, PUBLIC_URL)
         cls.a = AppServer(environment)
         cls.addClassCleanup(cls.a.stop)
         cls.b = AppServer(environment)
