@@ -56,6 +56,7 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         "entity_id",
         "metadata_status",
         "certificates",
+        "metadata_signature",
         "metadata_fetched_at",
         "metadata_valid_until",
         "metadata_refresh_at",
@@ -68,11 +69,15 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     trust_fields = ["aggregate_entity_id", "metadata_signing_certificate"]
+    # Our side as an IdP app set up before knows it (Okta's guide, another SP).
+    sp_override_fields = ["sp_entity_id", "acs_url"]
+    sp_override_title = "This site as the IdP already knows it (optional, to move an app here)"
     add_fieldsets = [
         (None, {"fields": ["slug", "name", "metadata_url"]}),
         ("Or paste the metadata instead of a URL", {"fields": ["metadata_xml"]}),
         ("Attributes (optional)", {"fields": ["attribute_preset"], "classes": ["collapse"]}),
         ("Metadata trust (optional)", {"fields": trust_fields, "classes": ["collapse"]}),
+        (sp_override_title, {"fields": sp_override_fields, "classes": ["collapse"]}),
     ]
     fieldsets = [
         (None, {"fields": ["slug", "name", "metadata_url", "enabled"]}),
@@ -105,6 +110,7 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         ("Last assertion received", {"fields": ["show_assertion_values", "last_assertion"]}),
         ("Metadata", {"fields": [*metadata_facts, "metadata_xml"]}),
         ("Metadata trust", {"fields": trust_fields, "classes": ["collapse"]}),
+        (sp_override_title, {"fields": sp_override_fields, "classes": ["collapse"]}),
         ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.urls import get_script_prefix, reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import SPConfig
+from saml2.s_utils import UnsupportedBinding
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from . import keys
@@ -41,7 +42,10 @@ REQUIRED_SIGNATURES = {
 
 @dataclass(frozen=True)
 class SpUrls:
-    """Our URLs for one IdP's relying party: what an admin pastes into Okta."""
+    """Our URLs for one IdP's relying party: what an admin pastes into Okta.
+
+    ``entity_id`` and ``acs`` are as the IdP knows them: the IdP's own settings when it keeps
+    the values of an app set up before, else our defaults under /saml/<slug>/."""
 
     entity_id: str
     acs: str
@@ -49,15 +53,29 @@ class SpUrls:
     metadata: str
     single_logout: str
     login: str
+    acs_is_default: bool = True
+
+    @property
+    def acs_endpoints(self):
+        """The ACS URLs we publish and accept in Destination and Recipient: the IdP's own when
+        it has one, else ours and the alias of Okta's guide."""
+        return (self.acs, self.acs_alias) if self.acs_is_default else (self.acs,)
 
 
 def sp_urls(identity_provider, request=None):
     base = app_setting("BASE_URL") or request.build_absolute_uri("/").rstrip("/")
-    return urls_under(base, identity_provider.slug, settings.ROOT_URLCONF, get_script_prefix())
+    return urls_under(
+        base,
+        identity_provider.slug,
+        settings.ROOT_URLCONF,
+        get_script_prefix(),
+        identity_provider.sp_entity_id,
+        identity_provider.acs_url,
+    )
 
 
 @functools.lru_cache(maxsize=4096)
-def urls_under(base, slug, urlconf, script_prefix):
+def urls_under(base, slug, urlconf, script_prefix, sp_entity_id="", acs_url=""):
     """SpUrls for ``slug`` at ``base``, remembered: six reverse() calls are a measurable part of
     a login redirect. The URL configuration and script prefix are part of the key."""
 
@@ -66,12 +84,13 @@ def urls_under(base, slug, urlconf, script_prefix):
 
     metadata_url = absolute("saml_idps:metadata")
     return SpUrls(
-        entity_id=metadata_url,
-        acs=absolute("saml_idps:acs"),
+        entity_id=sp_entity_id or metadata_url,
+        acs=acs_url or absolute("saml_idps:acs"),
         acs_alias=absolute("saml_idps:acs_alias"),
         metadata=metadata_url,
         single_logout=absolute("saml_idps:sls"),
         login=absolute("saml_idps:login"),
+        acs_is_default=not acs_url,
     )
 
 
@@ -167,10 +186,7 @@ def build_sp_config(identity_provider, urls):
         sp["authn_requests_signed"] = identity_provider.sign_authn_requests
         sp.update(REQUIRED_SIGNATURES[identity_provider.required_signatures])
         sp["endpoints"] = {
-            "assertion_consumer_service": [
-                (urls.acs, BINDING_HTTP_POST),
-                (urls.acs_alias, BINDING_HTTP_POST),
-            ],
+            "assertion_consumer_service": [(url, BINDING_HTTP_POST) for url in urls.acs_endpoints],
             "single_logout_service": [
                 (urls.single_logout, BINDING_HTTP_REDIRECT),
                 (urls.single_logout, BINDING_HTTP_POST),
@@ -179,3 +195,17 @@ def build_sp_config(identity_provider, urls):
     sp_config = SPConfig()
     sp_config.load(config)
     return sp_config
+
+
+def offers_single_logout(identity_provider, request):
+    """Whether the IdP's metadata has a SingleLogoutService for the binding djangosaml2 sends
+    LogoutRequests with. Okta (unless configured) and Google Workspace have none: signing out
+    then ends the session here only."""
+    config = cached_sp_config(identity_provider, sp_urls(identity_provider, request))
+    binding = getattr(settings, "SAML_LOGOUT_REQUEST_PREFERRED_BINDING", BINDING_HTTP_REDIRECT)
+    try:
+        return bool(
+            config.metadata.single_logout_service(identity_provider.entity_id, binding, "idpsso")
+        )
+    except UnsupportedBinding:
+        return False

@@ -25,7 +25,15 @@ class IdentityProviderForm(forms.ModelForm):
         model = IdentityProvider
         # What registers an IdP; everything else has a default (the admin's change form adds
         # the other fields through its fieldsets).
-        fields = ["slug", "name", "metadata_url", "metadata_xml"]
+        fields = [
+            "slug",
+            "name",
+            "metadata_url",
+            "metadata_xml",
+            "aggregate_entity_id",
+            "sp_entity_id",
+            "acs_url",
+        ]
         widgets = {"metadata_xml": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})}
 
     attribute_preset = forms.ChoiceField(
@@ -37,7 +45,24 @@ class IdentityProviderForm(forms.ModelForm):
         "of that IdP.",
     )
 
+    sp_entity_id = forms.CharField(
+        label=IdentityProvider._meta.get_field("sp_entity_id").verbose_name,
+        help_text=IdentityProvider._meta.get_field("sp_entity_id").help_text,
+        max_length=1024,
+        required=False,
+        strip=False,  # spaces alone are an error, not "use the default"
+    )
+
     change_summary = ""
+
+    def clean_sp_entity_id(self):
+        value = self.cleaned_data["sp_entity_id"]
+        if value and not value.strip():
+            raise forms.ValidationError(
+                "The SP entity ID is empty once its spaces are removed. Leave the field empty "
+                "for the default."
+            )
+        return value.strip()
 
     def clean_metadata_signing_certificate(self):
         pem = self.cleaned_data["metadata_signing_certificate"]

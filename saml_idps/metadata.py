@@ -9,6 +9,7 @@ import binascii
 import calendar
 import ipaddress
 import os
+import re
 import socket
 import tempfile
 import time
@@ -20,7 +21,7 @@ from xml.etree.ElementTree import ParseError
 import requests
 import urllib3
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from django.db import transaction
@@ -29,9 +30,10 @@ from requests.adapters import HTTPAdapter
 from saml2 import md
 from saml2.attribute_converter import ac_factory
 from saml2.mdstore import InMemoryMetaData
-from saml2.sigver import CryptoBackendXmlSec1, SignatureError, get_xmlsec_binary
+from saml2.sigver import CryptoBackendXmlSec1, SigverError, get_xmlsec_binary
 from saml2.time_util import add_duration, str_to_time
 
+from . import crypto
 from .conf import app_setting, metadata_allow_insecure
 from .models import IdentityProvider, MetadataChange
 
@@ -41,6 +43,8 @@ SAML2_PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
 ENTITY = f"{{{NS_MD}}}EntityDescriptor"
 ENTITIES = f"{{{NS_MD}}}EntitiesDescriptor"
 ENDPOINT_SERVICES = ("SingleSignOnService", "SingleLogoutService")
+# A template variable where the entity ID belongs: https://sts.windows.net/{tenantid}/
+PLACEHOLDER = re.compile(r"\{[^}]*\}|%7B|\$\{")
 # How often metadata is refreshed when it states no cacheDuration or validUntil.
 DEFAULT_REFRESH = timedelta(hours=24)
 # Never refresh more often than this, whatever cacheDuration says.
@@ -61,6 +65,7 @@ class IdpMetadata:
     endpoints: frozenset[tuple[str, str, str]]  # (service, binding, location)
     valid_until: datetime | None
     cache_durations: tuple[str, ...]
+    signature: str = IdentityProvider.MetadataSignature.UNSIGNED
 
     def next_refresh(self, now):
         """When to fetch again: within every cacheDuration and before validUntil."""
@@ -242,10 +247,11 @@ def is_public(address):
 def parse(document, entity_id="", pinned_certificate=""):
     """Check an IdP metadata document and return what we keep of it.
 
-    It must be one EntityDescriptor (or, when ``entity_id`` names it, one taken from an
-    EntitiesDescriptor aggregate) with a SAML 2.0 IDPSSODescriptor, a SingleSignOnService and
-    at least one signing certificate; not expired; signed with ``pinned_certificate`` when one
-    is given; and pysaml2 must load it as it will at login.
+    It must be one EntityDescriptor (or one taken from an EntitiesDescriptor aggregate: the one
+    ``entity_id`` names, or its only IdP) with a SAML 2.0 IDPSSODescriptor, a
+    SingleSignOnService and at least one signing certificate; not expired; signed with
+    ``pinned_certificate`` when one is given; and pysaml2 must load it as it will at login.
+    Without a pinned certificate a signature is still checked, and the verdict kept.
     """
     data = document.encode() if isinstance(document, str) else document
     if len(data) > app_setting("METADATA_MAX_BYTES"):
@@ -256,25 +262,26 @@ def parse(document, entity_id="", pinned_certificate=""):
     outer_valid_until, outer_durations = validity(root) if root.tag == ENTITIES else (None, ())
 
     if root.tag == ENTITIES:
-        if not entity_id:
-            raise MetadataError(
-                "The document is an aggregate of several entities (EntitiesDescriptor). Enter "
-                "the entity ID of this IdP in 'entity ID in an aggregate', or use the metadata "
-                "URL of this one IdP."
-            )
-        data = extract_entity(data, entity_id)
+        whole = (data, root)
+        data = extract_entity(data, entity_id or only_identity_provider(root))
         root = parse_xml(data)
     elif root.tag != ENTITY:
         raise MetadataError("The document is not SAML 2.0 metadata (no EntityDescriptor).")
     elif entity_id and root.get("entityID") != entity_id:
         raise MetadataError(f"The metadata describes {root.get('entityID')}, not {entity_id}.")
+    else:
+        whole = (data, root)
 
     entity = read_entity(root)
     valid_until = min(
         (v for v in (outer_valid_until, entity.valid_until) if v is not None), default=None
     )
     if valid_until is not None and valid_until <= timezone.now():
-        raise MetadataError(f"The metadata expired on {valid_until:%Y-%m-%d %H:%M} UTC.")
+        raise MetadataError(
+            f"The metadata expired on {valid_until:%Y-%m-%d %H:%M} UTC (its validUntil). Get a "
+            "fresh copy from the IdP: its metadata URL, or its admin console (in Okta: the app's "
+            "Sign On tab; in Entra ID: the enterprise app's Single sign-on page)."
+        )
     if not entity.signing_certificates:
         raise MetadataError("The identity provider publishes no signing certificate.")
     xml = data.decode("utf-8")
@@ -286,6 +293,32 @@ def parse(document, entity_id="", pinned_certificate=""):
         endpoints=entity.endpoints,
         valid_until=valid_until,
         cache_durations=outer_durations + entity.cache_durations,
+        signature=IdentityProvider.MetadataSignature.PINNED
+        if pinned_certificate
+        else signature_verdict(*whole, entity.signing_certificates),
+    )
+
+
+def only_identity_provider(aggregate):
+    """The entity ID of the one SAML 2.0 IdP in an aggregate (Keycloak before v12 wraps its
+    realm's IdP in an EntitiesDescriptor); an error naming them when there are several."""
+    found = [
+        entity.get("entityID", "")
+        for entity in aggregate.iter(ENTITY)
+        if any(
+            SAML2_PROTOCOL in (descriptor.get("protocolSupportEnumeration") or "").split()
+            for descriptor in entity.iterfind(f"{{{NS_MD}}}IDPSSODescriptor")
+        )
+    ]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise MetadataError("The aggregate (EntitiesDescriptor) holds no SAML 2.0 IdP.")
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    raise MetadataError(
+        f"The document is an aggregate of {len(found)} IdPs ({shown}). Enter the entity ID of "
+        "this IdP in 'entity ID in an aggregate' (manage.py saml_idps add --entity-id), or use "
+        "the metadata URL of this one IdP."
     )
 
 
@@ -303,6 +336,13 @@ def read_entity(root):
     entity_id = (root.get("entityID") or "").strip()
     if not entity_id:
         raise MetadataError("The EntityDescriptor has no entityID.")
+    if PLACEHOLDER.search(entity_id):
+        raise MetadataError(
+            f"The entity ID {entity_id} is a placeholder, which no sign-in response carries: "
+            "this is multi-tenant metadata (Entra ID's common endpoint). Use the metadata URL "
+            "of your own tenant's app instead (Entra admin center › Enterprise applications › "
+            "the app › Single sign-on › App Federation Metadata Url)."
+        )
     idp = next(
         (
             descriptor
@@ -384,33 +424,87 @@ def extract_entity(data, entity_id):
     return str(found[0]).encode()
 
 
+def enveloped_signature_reference(root):
+    """The ID the document's enveloped signature over its root refers to ("" for the whole
+    document), or None when the root carries no such signature."""
+    signature = next(iter(root), None)
+    if signature is None or signature.tag != f"{{{NS_DS}}}Signature":
+        return None
+    references = signature.findall(f".//{{{NS_DS}}}Reference")
+    root_id = root.get("ID")
+    uri = references[0].get("URI") if len(references) == 1 else None
+    if uri not in {"", f"#{root_id}" if root_id else ""}:
+        return None
+    return uri[1:]
+
+
+def signature_verifies(data, root, certificate_pem):
+    """Whether the root's enveloped signature verifies with ``certificate_pem``, checked by the
+    crypto backend that checks logins (SAML_IDPS_CRYPTO_BACKEND)."""
+    reference = enveloped_signature_reference(root)
+    if reference is None:
+        return False
+    namespace, local_name = root.tag[1:].split("}")
+    with tempfile.NamedTemporaryFile(suffix=".pem") as certificate_file:
+        certificate_file.write(certificate_pem.strip().encode() + b"\n")
+        certificate_file.flush()
+        try:
+            return bool(
+                signature_backend().validate_signature(
+                    data,
+                    certificate_file.name,
+                    "pem",
+                    f"{namespace}:{local_name}",
+                    reference or None,
+                )
+            )
+        except SigverError:
+            return False
+
+
+def signature_backend():
+    if app_setting("CRYPTO_BACKEND") == crypto.XMLSEC1:
+        try:
+            return CryptoBackendXmlSec1(get_xmlsec_binary())
+        except SigverError as exc:
+            raise MetadataError(
+                "SAML_IDPS_CRYPTO_BACKEND is 'xmlsec1' but the xmlsec1 program is not installed."
+            ) from exc
+    return crypto.XmlSecBindings()
+
+
 def check_signature(data, root, pinned_pem):
     """The document must carry an enveloped signature over its root, made with the key of
     the pinned certificate. pysaml2's own ``cert`` option would accept an unsigned document."""
-    signature = next(iter(root), None)
-    references = [] if signature is None else signature.findall(f".//{{{NS_DS}}}Reference")
-    root_id = root.get("ID")
-    if (
-        signature is None
-        or signature.tag != f"{{{NS_DS}}}Signature"
-        or len(references) != 1
-        or references[0].get("URI") not in {"", f"#{root_id}" if root_id else ""}
-    ):
+    if enveloped_signature_reference(root) is None:
         raise MetadataError(
             "The metadata is not signed, but a pinned signing certificate requires a signature."
         )
-    namespace, local_name = root.tag[1:].split("}")
-    with tempfile.NamedTemporaryFile(suffix=".pem") as certificate_file:
-        certificate_file.write(pinned_pem.strip().encode() + b"\n")
-        certificate_file.flush()
-        try:
-            valid = CryptoBackendXmlSec1(get_xmlsec_binary()).validate_signature(
-                data, certificate_file.name, "pem", f"{namespace}:{local_name}", root_id
-            )
-        except SignatureError:
-            valid = False
-    if not valid:
+    if not signature_verifies(data, root, pinned_pem):
         raise MetadataError("The metadata's signature does not verify with the pinned certificate.")
+
+
+def signature_verdict(data, root, signing_certificates):
+    """Without a pinned certificate: is the document signed, and does its signature verify with
+    a certificate it carries (the signature's KeyInfo, or the IdP's signing certificates)?
+    That proves no origin, only that nothing was altered since it was signed."""
+    verdicts = IdentityProvider.MetadataSignature
+    if next(iter(root), None) is None or next(iter(root)).tag != f"{{{NS_DS}}}Signature":
+        return verdicts.UNSIGNED
+    carried = []
+    for element in next(iter(root)).iter(f"{{{NS_DS}}}X509Certificate"):
+        try:
+            carried.append(pem_certificate(load_certificate(element.text or "")))
+        except MetadataError:
+            continue  # an unreadable KeyInfo verifies nothing; the IdP's certificates may
+    carried += [pem_certificate(certificate) for certificate in signing_certificates]
+    if any(signature_verifies(data, root, pem) for pem in dict.fromkeys(carried)):
+        return verdicts.VERIFIED
+    return verdicts.INVALID
+
+
+def pem_certificate(certificate):
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def check_pysaml2_loads(xml, entity_id):
@@ -463,6 +557,7 @@ def apply(identity_provider, metadata, fetched=None):
     identity_provider.certificates_expire_at = min(
         c.not_valid_after_utc for c in metadata.signing_certificates
     )
+    identity_provider.metadata_signature = metadata.signature
     identity_provider.last_error = ""
     # Pasted metadata is not scheduled; a URL added later is refreshed at the next stale run.
     identity_provider.metadata_refresh_at = metadata.next_refresh(now) if fetched else None

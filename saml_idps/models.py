@@ -1,5 +1,6 @@
 import functools
 import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -12,6 +13,25 @@ from .normalize import normalize_email
 from .presets import MAPPABLE_USER_FIELDS, default_attribute_mapping
 
 DOMAIN = re.compile(r"^(?=.{1,253}$)([\w-]{1,63}\.)+[\w-]{2,63}$")
+
+
+def validate_entity_id(value):
+    """An entity ID is a URI of at most 1024 characters: no spaces anywhere in it."""
+    if not value.strip() or any(character.isspace() for character in value):
+        raise ValidationError("An entity ID has no spaces. Leave the field empty for the default.")
+
+
+def validate_absolute_http_url(value):
+    """An absolute http(s) URL with a host (an intranet host without a dot included)."""
+    try:
+        parts = urlsplit(value)
+        has_host = bool(parts.hostname)
+    except ValueError:
+        has_host = False
+    if parts.scheme not in ("http", "https") or not has_host or any(c.isspace() for c in value):
+        raise ValidationError(
+            "Enter an absolute http:// or https:// URL, like https://sso.example.com/saml/sso/acme."
+        )
 
 
 class IdentityProviderQuerySet(models.QuerySet):
@@ -77,7 +97,41 @@ class IdentityProvider(models.Model):
         blank=True,
         help_text="Optional PEM certificate. When set, metadata not signed with it is refused.",
     )
+
+    class MetadataSignature(models.TextChoices):
+        UNSIGNED = "unsigned", "not signed"
+        PINNED = "pinned", "signed with the pinned certificate"
+        VERIFIED = "verified", "signed; verifies with a certificate it carries (nothing pinned)"
+        INVALID = "invalid", "signed, but the signature does not verify"
+
+    metadata_signature = models.CharField(
+        "metadata signature",
+        max_length=16,
+        choices=MetadataSignature.choices,
+        default=MetadataSignature.UNSIGNED,
+        editable=False,
+    )
     enabled = models.BooleanField(default=True)
+
+    # Our side as this IdP knows it: blank means /saml/<slug>/metadata/ and /saml/<slug>/acs/.
+    # An IdP app set up for another SP before (or by Okta's guide) keeps working unchanged.
+    sp_entity_id = models.CharField(
+        "SP entity ID (Audience URI)",
+        max_length=1024,
+        blank=True,
+        validators=[validate_entity_id],
+        help_text="Only to keep an existing IdP app unchanged: the Audience URI (SP entity ID) "
+        "it already sends. Empty: this IdP's metadata URL here.",
+    )
+    acs_url = models.CharField(
+        "ACS URL",
+        max_length=2000,
+        blank=True,
+        validators=[validate_absolute_http_url],
+        help_text="Only to keep an existing IdP app unchanged: the single sign-on URL (ACS) it "
+        "already posts to, as it puts it in Destination and Recipient. Empty: this IdP's ACS "
+        "URL here.",
+    )
     allow_idp_initiated = models.BooleanField(
         "allow IdP-initiated login",
         default=True,
@@ -199,6 +253,12 @@ class IdentityProvider(models.Model):
     def security_warnings(self):
         """The riskier choices made for this IdP, in words for its change page."""
         warnings = []
+        if self.metadata_signature == self.MetadataSignature.INVALID:
+            warnings.append(
+                "The metadata carries a signature that does not verify: the document was "
+                "altered after it was signed. Check with the IdP's admin that it is genuine, "
+                "and pin its metadata signing certificate."
+            )
         if self.allow_sha1:
             warnings.append("SHA-1 signatures are accepted; SHA-1 is broken for signatures.")
         if self.clock_skew > 300:

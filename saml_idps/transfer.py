@@ -19,6 +19,8 @@ SETTINGS_FIELDS = [
     "metadata_xml",
     "aggregate_entity_id",
     "metadata_signing_certificate",
+    "sp_entity_id",
+    "acs_url",
     "enabled",
     "allow_idp_initiated",
     "required_signatures",

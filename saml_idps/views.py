@@ -3,11 +3,11 @@
 import logging
 
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
@@ -16,7 +16,7 @@ from djangosaml2.cache import OutstandingQueriesCache
 from . import audit, validation
 from .backends import REQUEST_REFUSAL
 from .conf import app_setting
-from .config import SESSION_IDP_SLUG, sp_urls
+from .config import SESSION_IDP_SLUG, offers_single_logout, sp_urls
 from .exceptions import LoginRefused
 from .forms import DiscoveryForm
 from .models import EmailDomain, IdentityProvider, LoginAttempt
@@ -94,7 +94,7 @@ class AssertionConsumerServiceView(
         self.response = response
         identity_provider = self.request.identity_provider
         urls = sp_urls(identity_provider, self.request)
-        acs_urls = {urls.acs, urls.acs_alias}
+        acs_urls = set(urls.acs_endpoints)
         try:
             if self.encrypted:  # the raw check saw every other signature already
                 validation.check_decrypted_algorithms(response, identity_provider)
@@ -167,22 +167,43 @@ class SingleLogoutServiceView(IdentityProviderMixin, djangosaml2_views.LogoutVie
 
 
 class LogoutView(djangosaml2_views.LogoutInitView):
-    """Sign out. GET only shows a button: a cross-site link or image cannot sign anyone out."""
+    """Sign out. GET only shows a button: a cross-site link or image cannot sign anyone out.
+
+    Through the IdP (SAML single logout) when the user signed in through one that offers it;
+    otherwise the session ends here, and the home page says so."""
 
     def get(self, request, *args, **kwargs):
         return render(request, "saml_idps/logout.html")
 
     def post(self, request, *args, **kwargs):
-        if djangosaml2_views._get_subject_id(request.saml_session) is not None and (
-            IdentityProvider.objects.filter(
-                slug=request.session.get(SESSION_IDP_SLUG), enabled=True
-            ).exists()
-        ):
-            # SAML single logout: djangosaml2 ends the local session and sends the user to the
-            # IdP when its metadata has a SingleLogoutService, else just redirects.
-            return super().get(request, *args, **kwargs)
-        auth.logout(request)
-        return redirect(settings.LOGOUT_REDIRECT_URL)
+        identity_provider = self.signed_in_through(request)
+        if identity_provider is not None and offers_single_logout(identity_provider, request):
+            # djangosaml2 ends the local session and sends the user to the IdP's logout.
+            response = super().get(request, *args, **kwargs)
+        else:
+            auth.logout(request)
+            response = self.signed_out()
+        messages.success(request, "You are signed out.")
+        return response
+
+    def handle_unsupported_slo_exception(self, request, exception, *args, **kwargs):
+        return self.signed_out()
+
+    @staticmethod
+    def signed_out():
+        return redirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+
+    @staticmethod
+    def signed_in_through(request):
+        """The enabled IdP of this SAML session, or None (a local user, or an IdP gone)."""
+        if djangosaml2_views._get_subject_id(request.saml_session) is None:
+            return None
+        slug = request.session.get(SESSION_IDP_SLUG)
+        try:
+            identity_provider = IdentityProvider.objects.get_for_request(slug)
+        except IdentityProvider.DoesNotExist:
+            return None
+        return identity_provider if identity_provider.enabled else None
 
 
 def home(request):

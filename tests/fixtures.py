@@ -2,6 +2,7 @@
 
 import functools
 import json
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,9 +19,9 @@ SITE = "http://testserver"
 
 
 @functools.cache
-def shared_idp(name):
+def shared_idp(name, **options):
     """One test IdP per name for the whole run: generating its key is the slow part."""
-    return TestIdentityProvider(name)
+    return TestIdentityProvider(name, **options)
 
 
 def acs_url(slug):
@@ -59,6 +60,8 @@ ADMIN_TEXT_FIELDS = [
     "groups_attribute",
     "aggregate_entity_id",
     "metadata_signing_certificate",
+    "sp_entity_id",
+    "acs_url",
 ]
 ADMIN_FLAGS = [
     "enabled",
@@ -176,6 +179,20 @@ class MetadataServer:
 def xml_route(document, **headers):
     body = document.encode() if isinstance(document, str) else document
     return (200, {"Content-Type": "application/samlmetadata+xml", **headers}, body)
+
+
+def with_root_attributes(xml, **attributes):
+    """The metadata with attributes added to its root element (validUntil, cacheDuration)."""
+    text = " ".join(f'{name}="{value}"' for name, value in attributes.items())
+    return re.sub(r"(<\w+:EntityDescriptor )", rf"\1{text} ", xml, count=1)
+
+
+def in_aggregate(*documents):
+    entities = "".join(re.sub(r"<\?xml[^>]*\?>", "", d) for d in documents)
+    return (
+        '<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
+        f"{entities}</md:EntitiesDescriptor>"
+    )
 
 
 def free_port():

@@ -34,7 +34,7 @@ class TestIdentityProvider:
     SIGN_ALG = SIG_RSA_SHA256
     DIGEST_ALG = DIGEST_SHA256
 
-    def __init__(self, name="idp-a", entity_id=None, crypto_backend="xmlsec1"):
+    def __init__(self, name="idp-a", entity_id=None, crypto_backend="xmlsec1", single_logout=True):
         self.base_url = f"https://{name}.example.com"
         self.entity_id = entity_id or f"{self.base_url}/metadata"
         folder = Path(tempfile.mkdtemp(prefix=f"test-idp-{name}-"))
@@ -42,6 +42,16 @@ class TestIdentityProvider:
         self.certificate_pem = cert_pem.decode()
         (folder / "idp.key").write_bytes(key_pem)
         (folder / "idp.crt").write_bytes(cert_pem)
+        endpoints = {
+            "single_sign_on_service": [
+                (f"{self.base_url}/sso/redirect", BINDING_HTTP_REDIRECT),
+                (f"{self.base_url}/sso/post", BINDING_HTTP_POST),
+            ],
+        }
+        if single_logout:
+            endpoints["single_logout_service"] = [
+                (f"{self.base_url}/slo/redirect", BINDING_HTTP_REDIRECT)
+            ]
         self.config = IdPConfig()
         self.config.load(
             {
@@ -57,15 +67,7 @@ class TestIdentityProvider:
                 "service": {
                     "idp": {
                         "name": name,
-                        "endpoints": {
-                            "single_sign_on_service": [
-                                (f"{self.base_url}/sso/redirect", BINDING_HTTP_REDIRECT),
-                                (f"{self.base_url}/sso/post", BINDING_HTTP_POST),
-                            ],
-                            "single_logout_service": [
-                                (f"{self.base_url}/slo/redirect", BINDING_HTTP_REDIRECT),
-                            ],
-                        },
+                        "endpoints": endpoints,
                         "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
                         # The SP signs its AuthnRequests: check them as Okta can.
                         "want_authn_requests_signed": True,

@@ -1,5 +1,8 @@
 """Registering an IdP in the Django admin by its metadata URL or pasted metadata XML."""
 
+import tempfile
+from unittest import mock
+
 from django.contrib.auth import get_user_model
 from django.test import TestCase, override_settings
 
@@ -9,6 +12,7 @@ from .fixtures import (
     MetadataServer,
     admin_change_data,
     closed_port_url,
+    in_aggregate,
     register,
     shared_idp,
     xml_route,
@@ -85,6 +89,34 @@ class AdminRegistrationTests(TestCase):
         )
         self.assertEqual(response.status_code, 302)
         self.assertEqual(IdentityProvider.objects.get().entity_id, self.idp.entity_id)
+
+    def test_an_aggregate_holding_one_idp_registers_without_naming_it(self):
+        # Keycloak before v12 publishes its realm's IdP inside an EntitiesDescriptor.
+        self.server.routes["/keycloak"] = xml_route(in_aggregate(self.idp.metadata_xml))
+        response = self.add(slug="kc", name="Keycloak", metadata_url=self.server.url("/keycloak"))
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(IdentityProvider.objects.get().entity_id, self.idp.entity_id)
+
+    def test_signed_metadata_registers_with_a_pinned_certificate_without_the_xmlsec1_program(self):
+        signed = self.idp.signed_metadata_xml()
+        with mock.patch.dict("os.environ", {"PATH": tempfile.mkdtemp()}):
+            response = self.add(
+                slug="pinned",
+                name="Pinned",
+                metadata_xml=signed,
+                metadata_signing_certificate=self.idp.certificate_pem,
+            )
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(IdentityProvider.objects.get().metadata_signature, "pinned")
+
+    def test_metadata_whose_signature_does_not_verify_is_reported_on_the_change_page(self):
+        altered = self.idp.signed_metadata_xml().replace("/sso/redirect", "/sso/elsewhere")
+        response = self.add(slug="altered", name="Altered", metadata_xml=altered)
+        self.assertEqual(response.status_code, 302)
+        row = IdentityProvider.objects.get()
+        page = self.client.get(f"/admin/saml_idps/identityprovider/{row.pk}/change/")
+        self.assertContains(page, "signature that does not verify")
+        self.assertContains(page, "signed, but the signature does not verify")
 
     def test_a_pinned_certificate_that_is_not_pem_is_a_form_error(self):
         response = self.add(

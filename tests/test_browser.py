@@ -3,6 +3,8 @@
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
+from saml_idps.forms import IdentityProviderForm
+
 from .browser import BrowserTestCase
 
 
@@ -39,6 +41,23 @@ class BrowserFlowTests(BrowserTestCase):
         expect(self.page.get_by_role("heading", name="Sign in")).to_be_visible()
         self.open("/user/")
         self.page.wait_for_url(f"{self.live_server_url}/?next=/user/")
+
+    def test_sign_out_through_an_idp_without_single_logout_lands_on_the_home_page(self):
+        form = IdentityProviderForm(
+            data={
+                "slug": "noslo",
+                "name": "Without SLO",
+                "metadata_url": f"{self.live_server_url}/demo-idp/noslo/metadata/",
+            }
+        )
+        self.assertTrue(form.is_valid(), form.errors)
+        form.save()
+        self.sign_in_as("Alice Anderson", through="Without SLO")
+        with self.page.expect_response(f"{self.live_server_url}/") as landing:
+            self.page.get_by_role("button", name="Sign out").click()
+        self.assertEqual(landing.value.status, 200)
+        expect(self.page.locator(".messages")).to_have_text("You are signed out.")
+        expect(self.page.get_by_role("heading", name="Sign in")).to_be_visible()
 
     def test_cancelled_login_at_the_idp_shows_a_clear_page(self):
         self.open("/saml/demo/login/")

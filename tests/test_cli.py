@@ -4,6 +4,7 @@ import io
 import json
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
@@ -11,7 +12,7 @@ from django.test import TestCase, override_settings
 
 from saml_idps.models import EmailDomain, GroupMapping, IdentityProvider, MetadataChange
 
-from .fixtures import MetadataServer, register, shared_idp, xml_route
+from .fixtures import MetadataServer, in_aggregate, register, shared_idp, xml_route
 from .test_admin import SP_METADATA
 
 
@@ -54,6 +55,14 @@ class AddTests(TestCase):
         with self.assertRaisesMessage(CommandError, "already has the entity ID"):
             run("add", "second", "--metadata-file", write(self.idp.metadata_xml))
         self.assertEqual(IdentityProvider.objects.count(), 1)
+
+    def test_entity_id_picks_one_idp_of_an_aggregate(self):
+        other = shared_idp("idp-b")
+        aggregate = write(in_aggregate(other.metadata_xml, self.idp.metadata_xml))
+        with self.assertRaisesMessage(CommandError, "--entity-id"):
+            run("add", "fed", "--metadata-file", aggregate)
+        run("add", "fed", "--metadata-file", aggregate, "--entity-id", self.idp.entity_id)
+        self.assertEqual(IdentityProvider.objects.get().entity_id, self.idp.entity_id)
 
     def test_a_missing_file_is_an_error(self):
         with self.assertRaisesMessage(CommandError, "Cannot read"):
@@ -164,6 +173,18 @@ class ExportImportTests(TestCase):
                 entries[0][field] = value
                 with self.assertRaisesMessage(CommandError, "Nothing was imported"):
                     self.import_file(json.dumps(entries))
+
+    def test_import_checks_a_pinned_certificate_without_the_xmlsec1_program(self):
+        entries = json.loads(self.exported)
+        idp = shared_idp("idp-a")
+        entries[0].update(
+            metadata_url="",
+            metadata_xml=idp.signed_metadata_xml(),
+            metadata_signing_certificate=idp.certificate_pem,
+        )
+        with mock.patch.dict("os.environ", {"PATH": tempfile.mkdtemp()}):
+            self.assertIn("okta: updated", self.import_file(json.dumps(entries)))
+        self.assertEqual(IdentityProvider.objects.get().metadata_signature, "pinned")
 
     def test_a_file_that_is_not_a_list_is_refused(self):
         with self.assertRaisesMessage(CommandError, "JSON list of identity providers"):

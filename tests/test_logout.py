@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from .fixtures import SITE, SamlTestCase, sp_entity_id
+from .fixtures import SITE, SamlTestCase, acs_url, register, shared_idp, sp_entity_id, sp_metadata
 
 
 class LogoutTests(SamlTestCase):
@@ -38,6 +38,28 @@ class LogoutTests(SamlTestCase):
         back = self.idp_a.answer_logout(response["Location"])
         finished = self.client.get(back.removeprefix("http://testserver"))
         self.assertRedirects(finished, "/", fetch_redirect_response=False)
+        self.assertContains(self.client.get("/"), "You are signed out.")
+
+
+class LogoutWithoutSingleLogoutTests(SamlTestCase):
+    """Okta's default and Google Workspace: no SingleLogoutService in the IdP's metadata."""
+
+    def setUp(self):
+        super().setUp()
+        self.google = shared_idp("google", single_logout=False)
+        register(self.google, "google")
+        self.google.trust(sp_metadata("google"))
+        saml_response = self.google.response(acs_url("google"), sp_entity_id("google"))
+        self.assertSignedIn(self.post_response("google", saml_response))
+
+    def test_sign_out_ends_the_session_here_and_lands_on_the_home_page(self):
+        with self.assertNoLogs("djangosaml2", level="WARNING"):
+            response = self.client.post("/logout/")
+        self.assertRedirects(response, "/", fetch_redirect_response=False)
+        self.assertNotIn("_auth_user_id", self.client.session)
+        home = self.client.get("/")
+        self.assertContains(home, "You are signed out.")
+        self.assertContains(home, "Sign in with GOOGLE")
 
 
 class IdpInitiatedLogoutTests(SamlTestCase):

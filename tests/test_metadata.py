@@ -13,7 +13,7 @@ from saml_idps import metadata
 from saml_idps.certificates import generate_self_signed
 from saml_idps.metadata import MetadataError
 
-from .fixtures import MetadataServer, shared_idp, xml_route
+from .fixtures import MetadataServer, in_aggregate, shared_idp, with_root_attributes, xml_route
 
 MD = 'xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
 PROTOCOL = 'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"'
@@ -43,10 +43,44 @@ class ParseTests(SimpleTestCase):
             '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + entity("&e;"), "DOCTYPE"
         )
 
-    def test_aggregate_of_entities_is_refused(self):
+    def test_an_aggregate_without_an_idp_is_refused(self):
         self.assertRefused(
-            f"<md:EntitiesDescriptor {MD}>{entity('')}</md:EntitiesDescriptor>", "aggregate"
+            f"<md:EntitiesDescriptor {MD}>{entity('')}</md:EntitiesDescriptor>",
+            "holds no SAML 2.0 IdP",
         )
+
+    def test_an_aggregate_holding_one_idp_gives_that_idp(self):
+        # Keycloak before v12 wraps its realm's one IdP in an EntitiesDescriptor.
+        idp = shared_idp("idp-a")
+        document = metadata.parse(in_aggregate(idp.metadata_xml))
+        self.assertEqual(document.entity_id, idp.entity_id)
+        self.assertNotIn("EntitiesDescriptor", document.xml)
+
+    def test_an_aggregate_of_several_idps_names_them_and_asks_for_one(self):
+        a, b = shared_idp("idp-a"), shared_idp("idp-b")
+        with self.assertRaisesMessage(MetadataError, "aggregate of 2 IdPs") as refused:
+            metadata.parse(in_aggregate(a.metadata_xml, b.metadata_xml))
+        self.assertIn(a.entity_id, str(refused.exception))
+        self.assertIn("--entity-id", str(refused.exception))
+        self.assertEqual(
+            metadata.parse(in_aggregate(a.metadata_xml, b.metadata_xml), b.entity_id).entity_id,
+            b.entity_id,
+        )
+
+    def test_a_placeholder_entity_id_is_refused_with_advice(self):
+        idp = shared_idp("idp-a")
+        multi_tenant = idp.metadata_xml.replace(
+            idp.entity_id, "https://sts.windows.net/{tenantid}/"
+        )
+        self.assertRefused(multi_tenant, "placeholder")
+        self.assertRefused(multi_tenant, "App Federation Metadata Url")
+
+    def test_expired_metadata_says_when_and_where_to_get_a_fresh_copy(self):
+        expired = with_root_attributes(
+            shared_idp("idp-a").metadata_xml, validUntil="2020-01-01T00:00:00Z"
+        )
+        self.assertRefused(expired, "expired on 2020-01-01 00:00 UTC")
+        self.assertRefused(expired, "Get a fresh copy from the IdP")
 
     def test_other_xml_is_refused(self):
         self.assertRefused("<html><body/></html>", "no EntityDescriptor")
@@ -83,6 +117,40 @@ class ParseTests(SimpleTestCase):
 
 
 @override_settings(DEBUG=False, SAML_IDPS_METADATA_ALLOW_INSECURE=False)
+class MetadataSignatureTests(SimpleTestCase):
+    """A signature is checked by the login's crypto backend, pinned certificate or not."""
+
+    def setUp(self):
+        self.idp = shared_idp("idp-a")
+        self.signed = self.idp.signed_metadata_xml()
+
+    def verdict(self, document, pinned=""):
+        return metadata.parse(document, pinned_certificate=pinned).signature
+
+    def test_unsigned_metadata_is_marked_so(self):
+        self.assertEqual(self.verdict(self.idp.metadata_xml), "unsigned")
+
+    def test_a_signature_that_verifies_with_the_certificate_it_carries_is_marked_so(self):
+        self.assertEqual(self.verdict(self.signed), "verified")
+
+    def test_a_signature_that_does_not_verify_is_reported_without_a_pinned_certificate(self):
+        altered = self.signed.replace("/sso/redirect", "/sso/elsewhere")
+        self.assertNotEqual(altered, self.signed)
+        self.assertEqual(self.verdict(altered), "invalid")
+
+    def test_a_pinned_certificate_is_checked_by_each_backend(self):
+        for backend in ("xmlsec", "xmlsec1"):
+            with self.subTest(backend=backend), override_settings(SAML_IDPS_CRYPTO_BACKEND=backend):
+                self.assertEqual(self.verdict(self.signed, self.idp.certificate_pem), "pinned")
+                with self.assertRaisesMessage(MetadataError, "does not verify with the pinned"):
+                    self.verdict(self.signed, shared_idp("idp-b").certificate_pem)
+
+    def test_the_in_process_backend_needs_no_xmlsec1_program(self):
+        with mock.patch.dict("os.environ", {"PATH": tempfile.mkdtemp()}):
+            self.assertEqual(self.verdict(self.signed, self.idp.certificate_pem), "pinned")
+            self.assertEqual(self.verdict(self.signed), "verified")
+
+
 class CheckUrlTests(SimpleTestCase):
     def test_refused_urls(self):
         cases = {

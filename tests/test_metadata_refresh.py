@@ -15,7 +15,14 @@ from saml_idps import metadata
 from saml_idps.checks import check_certificate_expiry
 from saml_idps.models import IdentityProvider, MetadataChange
 
-from .fixtures import MetadataServer, SamlTestCase, closed_port_url, xml_route
+from .fixtures import (
+    MetadataServer,
+    SamlTestCase,
+    closed_port_url,
+    in_aggregate,
+    with_root_attributes,
+    xml_route,
+)
 from .idp import TestIdentityProvider
 
 # Everything a refresh may change on the row when it applies a new copy.
@@ -29,20 +36,6 @@ LAST_GOOD_COPY = [
     "signing_certificates",
     "certificates_expire_at",
 ]
-
-
-def with_root_attributes(xml, **attributes):
-    """The metadata with attributes added to its root element (validUntil, cacheDuration)."""
-    text = " ".join(f'{name}="{value}"' for name, value in attributes.items())
-    return re.sub(r"(<\w+:EntityDescriptor )", rf"\1{text} ", xml, count=1)
-
-
-def in_aggregate(*documents):
-    entities = "".join(re.sub(r"<\?xml[^>]*\?>", "", d) for d in documents)
-    return (
-        '<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
-        f"{entities}</md:EntitiesDescriptor>"
-    )
 
 
 def with_second_certificate(xml, other_xml):

@@ -28,6 +28,11 @@ def key_files():
     return str(key_file), str(cert_file)
 
 
+# Tenants named noslo... publish no SingleLogoutService, like Google Workspace, or Okta until
+# single logout is turned on: signing out of the site then ends its session only.
+NO_SINGLE_LOGOUT_PREFIX = "noslo"
+
+
 def tenant_name(tenant):
     return "Demo IdP" if tenant == "demo" else f"{tenant.title()} (demo IdP)"
 
@@ -40,6 +45,14 @@ def tenant_server(request, tenant):
 
     entity_id = url("metadata")
     key_file, cert_file = key_files()
+    endpoints = {
+        "single_sign_on_service": [
+            (url("sso_redirect"), BINDING_HTTP_REDIRECT),
+            (url("sso_post"), BINDING_HTTP_POST),
+        ],
+    }
+    if not tenant.startswith(NO_SINGLE_LOGOUT_PREFIX):
+        endpoints["single_logout_service"] = [(url("slo"), BINDING_HTTP_REDIRECT)]
     config = IdPConfig()
     config.load(
         {
@@ -53,13 +66,7 @@ def tenant_server(request, tenant):
             "service": {
                 "idp": {
                     "name": tenant_name(tenant),
-                    "endpoints": {
-                        "single_sign_on_service": [
-                            (url("sso_redirect"), BINDING_HTTP_REDIRECT),
-                            (url("sso_post"), BINDING_HTTP_POST),
-                        ],
-                        "single_logout_service": [(url("slo"), BINDING_HTTP_REDIRECT)],
-                    },
+                    "endpoints": endpoints,
                     "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
                     "sign_response": True,
                     "sign_assertion": True,

@@ -20,6 +20,21 @@ class Command(BaseCommand):
         source.add_argument("--metadata-url")
         source.add_argument("--metadata-file", type=Path)
         add.add_argument("--name", help="shown as 'Sign in with NAME' (default: the slug)")
+        add.add_argument(
+            "--entity-id",
+            default="",
+            help="the IdP's entity ID, to pick one IdP out of an aggregate (EntitiesDescriptor)",
+        )
+        add.add_argument(
+            "--sp-entity-id",
+            default="",
+            help="the Audience URI an existing IdP app already sends (default: our metadata URL)",
+        )
+        add.add_argument(
+            "--acs-url",
+            default="",
+            help="the single sign-on URL an existing IdP app already posts to (default: ours)",
+        )
         commands.add_parser("list", help="slug, entity ID, enabled, metadata age, expiry")
         for action in ("show", "enable", "disable"):
             commands.add_parser(action, help=f"{action} one IdP").add_argument("slug")
@@ -31,8 +46,17 @@ class Command(BaseCommand):
     def handle(self, action, **options):
         getattr(self, f"handle_{action}")(**options)
 
-    def handle_add(self, slug, metadata_url, metadata_file, name, **options):
-        data = {"slug": slug, "name": name or slug, "metadata_url": metadata_url or ""}
+    def handle_add(
+        self, slug, metadata_url, metadata_file, name, entity_id, sp_entity_id, acs_url, **options
+    ):
+        data = {
+            "slug": slug,
+            "name": name or slug,
+            "metadata_url": metadata_url or "",
+            "aggregate_entity_id": entity_id,
+            "sp_entity_id": sp_entity_id,
+            "acs_url": acs_url,
+        }
         if metadata_file is not None:
             data["metadata_xml"] = read(metadata_file)
         form = IdentityProviderForm(data=data)
