@@ -23,6 +23,7 @@ from saml2.samlp import STATUS_SUCCESS
 from saml2.sigver import SignatureError, SigverError
 from saml2.time_util import str_to_time
 from saml2.validate import ResponseLifetimeExceed, ToEarly
+from saml2.xml.schema import XMLSchemaError
 
 from .conf import app_setting
 from .exceptions import LoginRefused
@@ -131,13 +132,16 @@ def inflates(document):
 
 
 def check_algorithms(root, identity_provider):
-    """Every SignatureMethod and DigestMethod must be allowed: SHA-256 or better, SHA-1 only
-    where the IdP allows it, MD5 and HMAC never."""
+    """Every signature's SignatureMethod and DigestMethods must be allowed: SHA-256 or better,
+    SHA-1 only where the IdP allows it, MD5 and HMAC never. A DigestMethod outside a signature
+    (the OAEP digest of an EncryptedKey, SHA-1 by Shibboleth's default) signs nothing."""
     allowed = SIGNATURE_METHODS | DIGEST_METHODS
     if identity_provider.allow_sha1:
         allowed |= SHA1_METHODS
-    for tag in ("SignatureMethod", "DigestMethod"):
-        for element in root.iter(f"{{{NS_DS}}}{tag}"):
+    for signed_info in root.iter(f"{{{NS_DS}}}SignedInfo"):
+        methods = signed_info.findall(f"{{{NS_DS}}}SignatureMethod")
+        methods += signed_info.findall(f"{{{NS_DS}}}Reference/{{{NS_DS}}}DigestMethod")
+        for element in methods:
             algorithm = element.get("Algorithm", "")
             if algorithm not in allowed:
                 hint = (
@@ -364,6 +368,13 @@ def check_logout_request(client, data, binding):
 def refusal_for(exception, identity_provider):
     """Why pysaml2 or djangosaml2 refused a response, as a LoginRefused in plain words."""
     name = identity_provider.name
+    if isinstance(exception, SignatureError) and isinstance(exception.__cause__, XMLSchemaError):
+        return LoginRefused(
+            "schema_invalid",
+            f"The response from IdP '{name}' does not follow the SAML 2.0 schema, so its "
+            "signature was not checked. The IdP (or an SP setting it echoes, such as a request "
+            "ID) produces invalid SAML; refreshing the certificate will not help.",
+        )
     if isinstance(exception, SignatureError | SigverError):
         return LoginRefused(
             "signature_invalid",

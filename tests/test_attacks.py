@@ -187,12 +187,12 @@ class SchemaTests(AttackTestCase):
     def test_an_element_the_assertion_schema_does_not_know(self):
         root = self.genuine()
         first(root, "//saml:Subject").addnext(etree.Element(f"{SAML}Role"))
-        self.assertAttackRefused(self.resigned(root), "signature_invalid")
+        self.assertAttackRefused(self.resigned(root), "schema_invalid")
 
     def test_an_attribute_value_where_the_schema_wants_a_date(self):
         root = self.genuine()
         assertion_of(root).set("IssueInstant", "yesterday")
-        self.assertAttackRefused(self.resigned(root), "signature_invalid")
+        self.assertAttackRefused(self.resigned(root), "schema_invalid")
 
 
 class XmlSignatureWrappingTests(AttackTestCase):
