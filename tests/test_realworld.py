@@ -178,33 +178,30 @@ class CapturedResponseTests(TestCase):
         self.assertFalse(get_user_model().objects.exists())
 
 
-def _generate_captured_tests():
-    for captured in CAPTURED:
-        name = captured.slug.replace("-", "_").replace(".", "_")
-        if captured.refused:
+def add_test(test_case, fixture, check, outcome):
+    """A test method of ``test_case`` running ``check`` (a method name) on ``fixture``, named and
+    described after the fixture and the ``outcome`` it expects."""
 
-            def refused(self, captured=captured):
-                self.check_refused(captured)
+    def test(self):
+        getattr(self, check)(fixture)
 
-            refused.__doc__ = f"{captured.product}: {captured.file} is refused, rightly."
-            setattr(CapturedResponseTests, f"test_{name}_is_refused_rightly", refused)
-            continue
-
-        def signs_in(self, captured=captured):
-            self.check_signs_in(captured)
-
-        def refuses_changed_copies(self, captured=captured):
-            self.check_changed_copies_are_refused(captured)
-
-        signs_in.__doc__ = f"{captured.product}: {captured.file} signs in {captured.name_id}."
-        setattr(CapturedResponseTests, f"test_{name}_signs_in_its_name_id", signs_in)
-        if not captured.sp_key:  # an encrypted NameID cannot be changed in place
-            setattr(
-                CapturedResponseTests, f"test_{name}_changed_is_refused", refuses_changed_copies
-            )
+    test.__doc__ = f"{fixture.product}: {fixture.file} {outcome.replace('_', ' ')}."
+    name = fixture.slug.replace("-", "_").replace(".", "_")
+    setattr(test_case, f"test_{name}_{outcome}", test)
 
 
-_generate_captured_tests()
+for _captured in CAPTURED:
+    if _captured.refused:
+        add_test(CapturedResponseTests, _captured, "check_refused", "is_refused_rightly")
+        continue
+    add_test(CapturedResponseTests, _captured, "check_signs_in", "signs_in_its_name_id")
+    if not _captured.sp_key:  # an encrypted NameID cannot be changed in place
+        add_test(
+            CapturedResponseTests,
+            _captured,
+            "check_changed_copies_are_refused",
+            "changed_is_refused",
+        )
 
 
 @override_settings(SAML_IDPS_METADATA_ALLOW_INSECURE=True)
@@ -277,26 +274,11 @@ class RealMetadataTests(TestCase):
         self.assertIsNotNone(root.find(f"{{{MD_NS}}}SPSSODescriptor"))
 
 
-def _generate_metadata_tests():
-    for document in METADATA:
-        name = document.slug.replace("-", "_").replace(".", "_")
-        if document.refused:
-
-            def test(self, document=document):
-                self.check_refused(document)
-
-            test.__doc__ = f"{document.product}: {document.file} is refused, rightly."
-            setattr(RealMetadataTests, f"test_{name}_is_refused_with_advice", test)
-        else:
-
-            def test(self, document=document):
-                self.check_registers(document)
-
-            test.__doc__ = f"{document.product}: {document.file} registers and works."
-            setattr(RealMetadataTests, f"test_{name}_registers", test)
-
-
-_generate_metadata_tests()
+for _document in METADATA:
+    if _document.refused:
+        add_test(RealMetadataTests, _document, "check_refused", "is_refused_with_advice")
+    else:
+        add_test(RealMetadataTests, _document, "check_registers", "registers")
 
 
 class CorpusTests(SimpleTestCase):
