@@ -12,7 +12,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 # Migrates, registers the demo IdP by its metadata URL as soon as the server answers, and serves.
+# The site fails closed without environment; local development turns on what the demo needs.
+run: export DEBUG ?= 1
+run: export DEMO_IDP ?= 1
 run: $(VENV)/.installed
+	@$(PY) -c "import socket, sys; sys.exit('Port 8000 is taken: stop what listens there, then make run again.' if socket.socket().connect_ex(('127.0.0.1', 8000)) == 0 else 0)"
 	$(PY) manage.py migrate --noinput
 	@echo
 	@echo "To sign in to /admin/, create an admin user:  $(PY) manage.py createsuperuser"

@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError
 from django.utils import timezone
 from saml2.sigver import SigverError, get_xmlsec_binary
@@ -39,12 +39,15 @@ def check_crypto_backend(app_configs, **kwargs):
     return []
 
 
-@register()
-def check_certificate_expiry(app_configs, **kwargs):
-    """Warn about IdP signing certificates that expire soon: once one has, its IdP's signed
-    responses no longer verify unless its metadata brought a successor."""
+@register(Tags.database)
+def check_certificate_expiry(app_configs, databases=None, **kwargs):
+    """Warn, once per IdP, about signing certificates that expire soon: once one has, its IdP's
+    signed responses no longer verify unless its metadata brought a successor. It reads the
+    database, so it runs where Django runs database checks (migrate, check --database)."""
     from .models import IdentityProvider
 
+    if not databases:
+        return []
     limit = timezone.now() + timedelta(days=app_setting("CERTIFICATE_WARNING_DAYS"))
     try:
         expiring = list(
@@ -52,18 +55,26 @@ def check_certificate_expiry(app_configs, **kwargs):
         )
     except DatabaseError:  # not migrated yet: nothing to warn about
         return []
-    return [
-        Warning(
-            f"A signing certificate of IdP '{idp.slug}' expires on {c['not_after'][:10]}: "
-            f"{c['subject']} (SHA-256 {c['sha256']}).",
-            hint="Ask the IdP's admin for its new certificate, then refresh the IdP's metadata.",
-            obj=idp,
-            id="saml_idps.W001",
+    warnings = []
+    for idp in expiring:
+        soon = sorted(
+            (c for c in idp.signing_certificates if datetime.fromisoformat(c["not_after"]) < limit),
+            key=lambda c: c["not_after"],
         )
-        for idp in expiring
-        for c in idp.signing_certificates
-        if datetime.fromisoformat(c["not_after"]) < limit
-    ]
+        if not soon:
+            continue
+        first = soon[0]
+        others = f" and {len(soon) - 1} more" if len(soon) > 1 else ""
+        warnings.append(
+            Warning(
+                f"IdP '{idp.slug}': signing certificate {first['subject']} expires on "
+                f"{first['not_after'][:10]}{others}.",
+                hint="Ask the IdP's admin for its new certificate, then refresh its metadata.",
+                obj=idp,
+                id="saml_idps.W001",
+            )
+        )
+    return warnings
 
 
 @register()

@@ -32,6 +32,9 @@ SAML_IDPS_AUDIT_RETENTION_DAYS
     Login attempts older than this many days are deleted by ``prune_saml_audit_log`` (365).
 SAML_IDPS_HOME_LIST_LIMIT
     The home page lists at most this many IdPs; with more, it offers search and discovery (20).
+SAML_IDPS_DEMO_KEY_DIR
+    Where the optional demo IdP (``saml_idps.demo_idp``, development only) keeps its generated
+    key pair (default BASE_DIR/var/demo_idp).
 SAML_IDPS_CERTIFICATE_WARNING_DAYS
     The system check warns about IdP signing certificates expiring within this many days (30).
 """
@@ -58,6 +61,7 @@ DEFAULTS = {
     "CERTIFICATE_WARNING_DAYS": 30,
     "AUDIT_RETENTION_DAYS": 365,
     "HOME_LIST_LIMIT": 20,
+    "DEMO_KEY_DIR": None,
 }
 
 

@@ -232,6 +232,7 @@ def home(request):
             "searching": bool(query) or len(matches) > limit,
             "query": query,
             "email": email,
+            "email_domain": normalize_email(email).rpartition("@")[2],
             "unknown_email": bool(email),
             "form": form,
         },

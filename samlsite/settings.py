@@ -1,37 +1,48 @@
 """Settings for samlsite, read from the environment.
 
-With no variable set the site runs locally on SQLite with DEBUG on. Production sets at least
-SECRET_KEY, ALLOWED_HOSTS, DEBUG=0 and usually DATABASE_URL, SAML_BASE_URL and REDIS_URL.
+With no variable set it fails closed: DEBUG off (so SECRET_KEY is required), no demo IdP,
+metadata fetched over https from public addresses only. `make run` sets DEBUG=1 and DEMO_IDP=1
+for local development. Production sets at least SECRET_KEY and ALLOWED_HOSTS, and usually
+DATABASE_URL, SAML_BASE_URL and REDIS_URL.
 """
 
-import os
+import sys
+import warnings
 from pathlib import Path
 
 import dj_database_url
-import saml2
-from django.core.exceptions import ImproperlyConfigured
+from cryptography.utils import CryptographyDeprecationWarning
+from environs import Env, EnvError
+
+# pysaml2 7.5 imports a cipher mode that cryptography has moved; it warns on every start.
+warnings.filterwarnings("ignore", "CFB has been moved", CryptographyDeprecationWarning)
+
+import saml2  # noqa: E402 - after the warning filter
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+env = Env()
 
 
-def env_flag(name, default=False):
-    """A boolean from the environment: unset or empty gives `default`; 0/false/no/off are false."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    return value not in {"0", "false", "no", "off"}
+def setting(read, name, *args, **kwargs):
+    """``env.<read>(name, ...)``, stopping with one line that names the variable when its
+    value cannot be read (DEBUG=nonsense), instead of a traceback."""
+    try:
+        return read(name, *args, **kwargs)
+    except EnvError as error:
+        sys.exit(f"Setting {name} from the environment: {error}")
 
 
 def env_list(name):
-    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+    return [item.strip() for item in setting(env.str, name, "").split(",") if item.strip()]
 
 
-DEBUG = env_flag("DEBUG", default=True)
+# Fail closed: DEBUG, the demo IdP and insecure metadata fetching are off unless set on.
+DEBUG = setting(env.bool, "DEBUG", False)
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = setting(env.str, "SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        sys.exit("SECRET_KEY must be set when DEBUG is off (set DEBUG=1 for local development).")
     SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 - DEBUG only
 
 # Empty with DEBUG on means Django's local default (localhost, 127.0.0.1, [::1]).
@@ -48,11 +59,11 @@ INSTALLED_APPS = [
     "saml_idps",
 ]
 
-# The local demo IdP (samlsite/demo_idp) signs anyone in: on by default only with DEBUG on.
-DEMO_IDP = env_flag("DEMO_IDP", default=DEBUG)
-DEMO_IDP_KEY_DIR = Path(os.environ.get("DEMO_IDP_KEY_DIR", BASE_DIR / "var" / "demo_idp"))
+# The demo IdP (saml_idps.demo_idp) signs anyone in: only with DEMO_IDP=1 and DEBUG=1 both set
+# (make run sets them); with DEBUG off it is not installed and its URLs do not exist.
+DEMO_IDP = DEBUG and setting(env.bool, "DEMO_IDP", False)
 if DEMO_IDP:
-    INSTALLED_APPS.append("samlsite.demo_idp")
+    INSTALLED_APPS.append("saml_idps.demo_idp")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -116,7 +127,7 @@ STORAGES = {
 # the pending SAML requests) are in PostgreSQL too, or, with REDIS_URL set, in Redis, Django's
 # cache then: a session write per request is the largest cost of the login redirect, and losing
 # sessions when Redis restarts only means signing in again.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env.str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -128,7 +139,8 @@ if REDIS_URL:
     SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 
 # The test runner judges the system checks by DEBUG as configured here, not the DEBUG=False it
-# forces while tests run (see samlsite/test_runner.py).
+# forces while tests run (see samlsite/test_runner.py). manage.py test sets DEBUG=1 and
+# DEMO_IDP=1 unless the environment says otherwise.
 TEST_RUNNER = "samlsite.test_runner.ConfiguredChecksRunner"
 
 # --- Authentication -------------------------------------------------------------------------
@@ -148,16 +160,16 @@ SAML_LOGOUT_REQUEST_PREFERRED_BINDING = saml2.BINDING_HTTP_REDIRECT
 SAML_SESSION_COOKIE_NAME = "saml_session"
 
 # saml_idps (defaults and meaning in saml_idps/conf.py).
-SAML_IDPS_BASE_URL = os.environ.get("SAML_BASE_URL", "").rstrip("/") or None
-SAML_IDPS_METADATA_ALLOW_INSECURE = env_flag("SAML_METADATA_ALLOW_INSECURE")
+SAML_IDPS_BASE_URL = env.str("SAML_BASE_URL", "").rstrip("/") or None
+SAML_IDPS_METADATA_ALLOW_INSECURE = setting(env.bool, "SAML_METADATA_ALLOW_INSECURE", False)
 # The SP key pair: files, or PEM text, from the environment; generated into var/sp_keys if none.
-SAML_IDPS_SP_KEY_FILE = os.environ.get("SAML_SP_KEY_FILE")
-SAML_IDPS_SP_CERT_FILE = os.environ.get("SAML_SP_CERT_FILE")
-SAML_IDPS_SP_KEY_PEM = os.environ.get("SAML_SP_KEY_PEM")
-SAML_IDPS_SP_CERT_PEM = os.environ.get("SAML_SP_CERT_PEM")
-SAML_IDPS_SP_KEY_DIR = os.environ.get("SAML_SP_KEY_DIR", str(BASE_DIR / "var" / "sp_keys"))
-SAML_IDPS_SP_NEXT_KEY_FILE = os.environ.get("SAML_SP_NEXT_KEY_FILE")
-SAML_IDPS_SP_NEXT_CERT_FILE = os.environ.get("SAML_SP_NEXT_CERT_FILE")
+SAML_IDPS_SP_KEY_FILE = env.str("SAML_SP_KEY_FILE", None)
+SAML_IDPS_SP_CERT_FILE = env.str("SAML_SP_CERT_FILE", None)
+SAML_IDPS_SP_KEY_PEM = env.str("SAML_SP_KEY_PEM", None)
+SAML_IDPS_SP_CERT_PEM = env.str("SAML_SP_CERT_PEM", None)
+SAML_IDPS_SP_KEY_DIR = env.str("SAML_SP_KEY_DIR", str(BASE_DIR / "var" / "sp_keys"))
+SAML_IDPS_SP_NEXT_KEY_FILE = env.str("SAML_SP_NEXT_KEY_FILE", None)
+SAML_IDPS_SP_NEXT_CERT_FILE = env.str("SAML_SP_NEXT_CERT_FILE", None)
 
 # --- Transport security ---------------------------------------------------------------------
 # Session and CSRF cookies are Secure whenever DEBUG is off. The SAML session cookie must be
@@ -170,13 +182,13 @@ if SAML_IDPS_BASE_URL:
     CSRF_TRUSTED_ORIGINS.append(SAML_IDPS_BASE_URL)
 
 # Opt-in, for deployments behind a TLS-terminating proxy.
-SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT")
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("SECURE_HSTS_INCLUDE_SUBDOMAINS")
-SECURE_HSTS_PRELOAD = env_flag("SECURE_HSTS_PRELOAD")
+SECURE_SSL_REDIRECT = setting(env.bool, "SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = setting(env.int, "SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = setting(env.bool, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = setting(env.bool, "SECURE_HSTS_PRELOAD", False)
 # Load balancers probe /healthz over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-if env_flag("SECURE_PROXY_SSL_HEADER"):
+if setting(env.bool, "SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
@@ -184,7 +196,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "saml_idps": {"handlers": ["console"], "level": os.environ.get("SAML_LOG_LEVEL", "INFO")},
+        "saml_idps": {"handlers": ["console"], "level": env.str("SAML_LOG_LEVEL", "INFO")},
         # Server errors with their traceback, to the process's log (gunicorn's stderr).
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },

@@ -10,5 +10,5 @@ urlpatterns = [
     path("", include("saml_idps.urls")),
 ]
 
-if apps.is_installed("samlsite.demo_idp"):
-    urlpatterns.append(path("demo-idp/", include("samlsite.demo_idp.urls")))
+if apps.is_installed("saml_idps.demo_idp"):
+    urlpatterns.append(path("demo-idp/", include("saml_idps.demo_idp.urls")))

@@ -30,7 +30,7 @@ def browser_missing():
     """Why the browser tests cannot run here, or None. In CI they must run: no skipping there."""
     if not os.path.exists(CHROMIUM):
         reason = f"{CHROMIUM} not found; install it with: sudo apt-get install chromium"
-    elif not apps.is_installed("samlsite.demo_idp"):
+    elif not apps.is_installed("saml_idps.demo_idp"):
         reason = "the demo IdP is not installed (DEBUG or DEMO_IDP is off)"
     else:
         return None
@@ -58,7 +58,7 @@ class BrowserTestCase(StaticLiveServerTestCase):
         from playwright.sync_api import sync_playwright
 
         cls.key_dir = tempfile.TemporaryDirectory()
-        cls.enterClassContext(override_settings(DEMO_IDP_KEY_DIR=Path(cls.key_dir.name)))
+        cls.enterClassContext(override_settings(SAML_IDPS_DEMO_KEY_DIR=Path(cls.key_dir.name)))
         cls.playwright = sync_playwright().start()
         cls.browser = cls.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 

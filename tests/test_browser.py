@@ -30,7 +30,8 @@ class BrowserFlowTests(BrowserTestCase):
     def test_idp_initiated_login_from_the_demo_idps_page(self):
         self.open("/demo-idp/demo/")
         self.page.get_by_label("Sign in as").select_option("bob")
-        self.page.get_by_role("button", name="Open").click()
+        host = self.live_server_url.removeprefix("http://")
+        self.page.get_by_role("button", name=f"Open {host} · Demo IdP", exact=True).click()
         self.page.wait_for_url(f"{self.live_server_url}/user/")
         expect(self.page.locator(".facts")).to_contain_text("bob@example.com")
 

@@ -14,15 +14,15 @@ from saml2 import BINDING_HTTP_POST
 from saml_idps import metadata
 from saml_idps.models import IdentityProvider, MetadataChange
 
-if not apps.is_installed("samlsite.demo_idp"):
+if not apps.is_installed("saml_idps.demo_idp"):
     raise unittest.SkipTest("the demo IdP is installed only with DEBUG or DEMO_IDP on")
 
-from samlsite.demo_idp.checks import check_not_in_production  # noqa: E402
+from saml_idps.demo_idp.checks import check_not_in_production  # noqa: E402
 
 KEY_DIR = tempfile.mkdtemp(prefix="demo-idp-keys-")
 
 
-@override_settings(DEMO_IDP_KEY_DIR=Path(KEY_DIR), SAML_IDPS_METADATA_ALLOW_INSECURE=True)
+@override_settings(SAML_IDPS_DEMO_KEY_DIR=Path(KEY_DIR), SAML_IDPS_METADATA_ALLOW_INSECURE=True)
 class RegisterDemoIdpTests(LiveServerTestCase):
     host = "127.0.0.1"
 
@@ -50,7 +50,7 @@ def hidden_inputs(html):
     return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html))
 
 
-@override_settings(DEMO_IDP_KEY_DIR=Path(KEY_DIR))
+@override_settings(SAML_IDPS_DEMO_KEY_DIR=Path(KEY_DIR))
 class DemoIdpEndpointTests(TestCase):
     @override_settings(SAML_DEFAULT_BINDING=BINDING_HTTP_POST)
     def test_login_through_the_http_post_binding(self):

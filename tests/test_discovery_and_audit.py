@@ -25,7 +25,11 @@ class DiscoveryTests(SamlTestCase):
 
     def test_an_unknown_domain_gets_a_clear_message(self):
         response = self.client.get("/", {"email": "alice@unknown.example"})
-        self.assertContains(response, "No identity provider here signs in people")
+        self.assertContains(
+            response,
+            "No identity provider here signs in people with an address at\n"
+            "       <strong>unknown.example</strong>",
+        )
         self.assertContains(response, "alice@unknown.example")
 
     def test_an_invalid_email_or_search_gets_a_message_not_an_error(self):

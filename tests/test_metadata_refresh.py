@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.checks import Tags
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
@@ -344,12 +345,31 @@ class CertificateExpiryCheckTests(SamlTestCase):
         self.row_a.signing_certificates[0]["not_after"] = soon.isoformat()
         self.row_a.certificates_expire_at = soon
         self.row_a.save()
-        warnings = check_certificate_expiry(None)
+        warnings = check_certificate_expiry(None, databases=["default"])
         self.assertEqual([(w.id, w.obj) for w in warnings], [("saml_idps.W001", self.row_a)])
         self.assertIn("CN=idp-a", warnings[0].msg)
 
+    def test_an_idp_with_several_expiring_certificates_gets_one_warning(self):
+        soon = (timezone.now() + timedelta(days=10)).isoformat()
+        second = dict(self.row_a.signing_certificates[0], subject="CN=idp-a-next")
+        self.row_a.signing_certificates = [
+            dict(self.row_a.signing_certificates[0], not_after=soon),
+            dict(second, not_after=soon),
+        ]
+        self.row_a.certificates_expire_at = timezone.now() + timedelta(days=10)
+        self.row_a.save()
+        (warning,) = check_certificate_expiry(None, databases=["default"])
+        self.assertIn("and 1 more", warning.msg)
+
+    def test_the_check_reads_the_database_only_when_database_checks_run(self):
+        self.row_a.certificates_expire_at = timezone.now() + timedelta(days=10)
+        self.row_a.save()
+        with self.assertNumQueries(0):
+            self.assertEqual(check_certificate_expiry(None), [])
+        self.assertEqual(check_certificate_expiry.tags, (Tags.database,))
+
     def test_no_warning_for_certificates_valid_for_longer(self):
-        self.assertEqual(check_certificate_expiry(None), [])
+        self.assertEqual(check_certificate_expiry(None, databases=["default"]), [])
 
     def test_admin_shows_fingerprint_subject_and_expiry(self):
         admin = get_user_model().objects.create_superuser("admin", "a@example.com", "pw")

@@ -10,11 +10,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import requests
 from django.test import SimpleTestCase
 
 from saml_idps.certificates import generate_self_signed
 
 from .fixtures import SamlTestCase, free_port
+from .services import AppServer
 
 PROJECT = Path(__file__).resolve().parent.parent
 SETTINGS_NAMES = [
@@ -43,7 +45,8 @@ def settings_under(**env):
         "'ENGINE': s.DATABASES['default']['ENGINE'], 'NAME': str(s.DATABASES['default']['NAME']),"
         "'BASE_URL': s.SAML_IDPS_BASE_URL, 'INSECURE': s.SAML_IDPS_METADATA_ALLOW_INSECURE,"
         "'SESSION_COOKIE_SECURE': s.SESSION_COOKIE_SECURE, 'SSL_REDIRECT': s.SECURE_SSL_REDIRECT,"
-        "'HSTS': s.SECURE_HSTS_SECONDS}))"
+        "'HSTS': s.SECURE_HSTS_SECONDS,"
+        "'DEMO': 'saml_idps.demo_idp' in s.INSTALLED_APPS}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -54,27 +57,70 @@ def settings_under(**env):
         check=False,
     )
     if result.returncode:
-        raise RuntimeError(result.stderr)
+        raise RuntimeError(result.stderr.strip())
     return json.loads(result.stdout)
 
 
 class EnvironmentSettingsTests(SimpleTestCase):
-    def test_with_nothing_set_the_site_runs_locally_on_sqlite_with_debug_on(self):
-        settings = settings_under()
-        self.assertTrue(settings["DEBUG"])
+    def test_with_nothing_set_the_site_stops_with_one_line_asking_for_a_secret_key(self):
+        with self.assertRaises(RuntimeError) as stopped:
+            settings_under()
+        self.assertEqual(
+            str(stopped.exception),
+            "SECRET_KEY must be set when DEBUG is off (set DEBUG=1 for local development).",
+        )
+
+    def test_debug_demo_idp_and_insecure_fetching_are_off_unless_set(self):
+        settings = settings_under(SECRET_KEY="k")
+        self.assertFalse(settings["DEBUG"])
+        self.assertFalse(settings["DEMO"])
+        self.assertFalse(settings["INSECURE"])
+        self.assertTrue(settings["SESSION_COOKIE_SECURE"])
+
+    def test_debug_is_on_only_when_set_to_a_true_value(self):
+        for value in ["1", "true", "True", "yes", "on"]:
+            with self.subTest(value=value):
+                self.assertTrue(settings_under(DEBUG=value)["DEBUG"])
+        for value in ["0", "false", "False", "no", "off"]:
+            with self.subTest(value=value):
+                self.assertFalse(settings_under(DEBUG=value, SECRET_KEY="k")["DEBUG"])
+
+    def test_an_unreadable_debug_value_stops_with_one_line_naming_it(self):
+        with self.assertRaises(RuntimeError) as stopped:
+            settings_under(DEBUG="nonsense", SECRET_KEY="k")
+        self.assertEqual(len(str(stopped.exception).splitlines()), 1)
+        self.assertIn("Setting DEBUG from the environment", str(stopped.exception))
+        self.assertIn("Not a valid boolean", str(stopped.exception))
+
+    def test_local_development_runs_on_sqlite_with_the_demo_idp(self):
+        settings = settings_under(DEBUG="1", DEMO_IDP="1")
+        self.assertTrue(settings["DEBUG"] and settings["DEMO"])
         self.assertEqual(settings["ENGINE"], "django.db.backends.sqlite3")
         self.assertTrue(settings["NAME"].endswith("db.sqlite3"))
         self.assertIsNone(settings["BASE_URL"])
         self.assertFalse(settings["SESSION_COOKIE_SECURE"])
 
-    def test_debug_is_turned_off_by_0_or_false(self):
-        for value in ["0", "false", "False", "no", "off"]:
-            with self.subTest(value=value):
-                self.assertFalse(settings_under(DEBUG=value, SECRET_KEY="k")["DEBUG"])
+    def test_the_demo_idp_is_not_installed_with_debug_off(self):
+        self.assertFalse(settings_under(DEBUG="0", DEMO_IDP="1", SECRET_KEY="k")["DEMO"])
 
-    def test_secret_key_is_required_when_debug_is_off(self):
-        with self.assertRaisesMessage(RuntimeError, "SECRET_KEY must be set when DEBUG is off"):
-            settings_under(DEBUG="0")
+    def test_the_demo_idp_is_not_served_by_gunicorn_with_debug_off(self):
+        with tempfile.TemporaryDirectory() as folder:
+            server = AppServer(
+                {
+                    **clean_environment(),
+                    "DEBUG": "0",
+                    "DEMO_IDP": "1",
+                    "SECRET_KEY": "s3cret",
+                    "ALLOWED_HOSTS": "127.0.0.1",
+                    "DATABASE_URL": f"sqlite:///{folder}/db.sqlite3",
+                    "REDIS_URL": "",
+                }
+            )
+            try:
+                response = requests.get(f"{server.url}/demo-idp/demo/metadata/", timeout=10)
+            finally:
+                server.stop()
+        self.assertEqual(response.status_code, 404)
 
     def test_production_settings(self):
         settings = settings_under(

@@ -1,5 +1,7 @@
 """The demo IdP's pysaml2 Server for one tenant, trusting the relying parties of this site."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.urls import reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
@@ -16,8 +18,9 @@ from saml_idps.models import IdentityProvider
 
 
 def key_files():
-    """The demo IdP's key and certificate, generated on first use into DEMO_IDP_KEY_DIR."""
-    folder = settings.DEMO_IDP_KEY_DIR
+    """The demo IdP's key and certificate, generated on first use into SAML_IDPS_DEMO_KEY_DIR
+    (default BASE_DIR/var/demo_idp)."""
+    folder = Path(app_setting("DEMO_KEY_DIR") or Path(settings.BASE_DIR) / "var" / "demo_idp")
     key_file, cert_file = folder / "idp.key", folder / "idp.crt"
     if not key_file.exists():
         folder.mkdir(parents=True, exist_ok=True)
@@ -83,13 +86,17 @@ def tenant_server(request, tenant):
     return Server(config=config)
 
 
-def relying_party_metadata(request, idp_entity_id):
-    """Our SP metadata for each IdP row registered with this tenant's entity ID. Built in
-    process: what an admin would paste into the IdP from /saml/<slug>/metadata/."""
+def relying_parties(request, idp_entity_id):
+    """The SP configuration of each IdP row registered with this tenant's entity ID, and the
+    row: the apps this tenant knows, as an admin would paste them into the IdP."""
     return [
-        str(entity_descriptor(build_sp_config(row, sp_urls(row, request))))
+        (build_sp_config(row, sp_urls(row, request)), row)
         for row in IdentityProvider.objects.filter(entity_id=idp_entity_id)
     ]
+
+
+def relying_party_metadata(request, idp_entity_id):
+    return [str(entity_descriptor(config)) for config, _ in relying_parties(request, idp_entity_id)]
 
 
 def metadata_xml(server):

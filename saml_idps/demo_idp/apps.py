@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class DemoIdpConfig(AppConfig):
-    name = "samlsite.demo_idp"
+    name = "saml_idps.demo_idp"
     label = "demo_idp"
     verbose_name = "Demo SAML IdP (development only)"
 

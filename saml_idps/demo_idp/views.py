@@ -13,7 +13,7 @@ from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.samlp import STATUS_REQUEST_DENIED
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from .server import metadata_xml, tenant_name, tenant_server
+from .server import metadata_xml, relying_parties, tenant_name, tenant_server
 from .users import DEMO_USERS
 
 BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
@@ -27,8 +27,8 @@ def home(request, tenant):
     """Like an Okta dashboard: start an IdP-initiated sign-in to one of the apps."""
     server = tenant_server(request, tenant)
     apps = [
-        {"entity_id": entity_id, "name": server.metadata.name(entity_id) or entity_id}
-        for entity_id in server.metadata.service_providers()
+        {"entity_id": config.entityid, "name": f"{request.get_host()} · {row.name}"}
+        for config, row in relying_parties(request, server.config.entityid)
     ]
     return render(
         request,
