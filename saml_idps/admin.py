@@ -186,8 +186,8 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         for identity_provider in queryset:
             result = metadata.refresh(identity_provider)
             level = messages.ERROR if result.outcome == "error" else messages.SUCCESS
-            detail = f": {result.detail}" if result.detail else ""
-            self.message_user(request, f"{identity_provider}: {result.outcome}{detail}", level)
+            summary = metadata.describe_result(result)
+            self.message_user(request, f"{identity_provider}: {summary}", level)
 
 
 @admin.register(IdentityLink)

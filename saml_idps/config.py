@@ -64,8 +64,13 @@ class SpUrls:
 
 def sp_urls(identity_provider, request=None):
     base = app_setting("BASE_URL") or request.build_absolute_uri("/").rstrip("/")
+    return urls_for(identity_provider, base)
+
+
+def urls_for(identity_provider, base):
+    """SpUrls of ``identity_provider`` at ``base`` (scheme and host; "" gives paths)."""
     return urls_under(
-        base,
+        base.rstrip("/"),
         identity_provider.slug,
         settings.ROOT_URLCONF,
         get_script_prefix(),

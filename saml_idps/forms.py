@@ -130,5 +130,5 @@ class DiscoveryForm(forms.Form):
 
 
 def errors_as_text(errors):
-    """A form's errors on one line, for the command line."""
-    return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+    """A form's errors for the command line: a line per field, its messages after its name."""
+    return "\n".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())

@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import socket
+import ssl
 import tempfile
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from saml2.attribute_converter import ac_factory
 from saml2.mdstore import InMemoryMetaData
 from saml2.sigver import CryptoBackendXmlSec1, SigverError, get_xmlsec_binary
 from saml2.time_util import add_duration, str_to_time
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from . import crypto
 from .conf import app_setting, metadata_allow_insecure
@@ -150,9 +152,34 @@ def fetch(url, etag="", last_modified=""):
         except requests.Timeout as exc:
             raise MetadataError("The metadata server did not answer in time.") from exc
         except requests.RequestException as exc:
-            raise MetadataError(
-                f"Could not fetch the metadata ({exc.__class__.__name__})."
-            ) from exc
+            raise MetadataError(f"Could not fetch the metadata: {why_unreachable(exc)}") from exc
+
+
+def why_unreachable(error):
+    """The cause of a failed fetch in words: refused, TLS, reset, or the error itself."""
+    causes = []
+    while error is not None and len(causes) < 10:
+        causes.append(error)
+        error = (
+            error.__cause__
+            or error.__context__
+            or next(
+                (arg for arg in getattr(error, "args", ()) if isinstance(arg, BaseException)), None
+            )
+        )
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"the server's TLS certificate was not accepted ({cause.verify_message})."
+        if isinstance(cause, CertificateError):  # urllib3's own host name check
+            return f"the server's TLS certificate was not accepted ({cause})."
+        if isinstance(cause, ssl.SSLError):
+            return f"the TLS handshake failed ({cause.reason or cause})."
+        if isinstance(cause, ConnectionRefusedError):
+            return "the connection was refused (nothing listens at that address and port)."
+        if isinstance(cause, ConnectionResetError):
+            return "the server closed the connection."
+    text = str(causes[-1]) or type(causes[-1]).__name__
+    return "Connection refused." if "Connection refused" in text else f"{text[:200]}."
 
 
 class PinnedAddressAdapter(HTTPAdapter):
@@ -518,13 +545,18 @@ def check_pysaml2_loads(xml, entity_id):
         raise MetadataError("pysaml2 found no usable entity in the metadata.")
 
 
+def normalize_pem(pem):
+    """A PEM text with the whitespace around and within its lines removed."""
+    return "\n".join(line.strip() for line in pem.strip().splitlines() if line.strip())
+
+
 def load_pinned_certificate(pem):
     """Check a pasted PEM certificate; returns it normalised."""
     try:
-        x509.load_pem_x509_certificate(pem.strip().encode())
+        x509.load_pem_x509_certificate(normalize_pem(pem).encode())
     except ValueError as exc:
         raise MetadataError("This is not a PEM certificate (-----BEGIN CERTIFICATE-----).") from exc
-    return pem.strip()
+    return normalize_pem(pem)
 
 
 # --- Applying a document to an IdP -------------------------------------------------------------
@@ -600,12 +632,21 @@ def describe_changes(old_xml, metadata):
         f"Endpoint removed: {service} {binding.rsplit(':', 1)[-1]} {location}"
         for service, binding, location in sorted(old.endpoints - metadata.endpoints)
     ]
-    return "\n".join(lines) or "Other changes (no certificate or endpoint changed)."
+    return "\n".join(lines) or "No signing certificate or endpoint changed."
 
 
 def describe(certificate):
     summary = certificate_summary(certificate)
     return f"{summary['subject']}, SHA-256 {summary['sha256']}, expires {summary['not_after']}"
+
+
+def describe_result(result):
+    """A refresh's outcome in words, for the command line and the admin alike."""
+    if result.outcome == "updated":
+        return f"refreshed, the new copy is in use. {result.detail}"
+    if result.outcome == "unchanged":
+        return "unchanged"
+    return f"failed, the last good copy stays in use. {result.detail}"
 
 
 def record_change(identity_provider, source, summary):

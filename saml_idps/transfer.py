@@ -4,11 +4,14 @@ An import validates every entry with the admin's own form (the metadata included
 all of them in one transaction or none, and leaves an IdP that already matches untouched.
 """
 
+import json
+
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.forms import modelform_factory
 
 from .forms import IdentityProviderForm, errors_as_text
+from .metadata import normalize_pem
 from .models import EmailDomain, GroupMapping, IdentityProvider
 
 # Every setting an admin can make on an IdP, in the admin's order.
@@ -85,8 +88,7 @@ def import_one(entry):
     existing = IdentityProvider.objects.filter(slug=entry.get("slug")).first()
     if existing is not None and exported(existing) == normalized(entry, existing):
         return "unchanged"
-    data = {field: entry.get(field) for field in SETTINGS_FIELDS if field in entry}
-    form = SettingsForm(data=data, instance=existing)
+    form = SettingsForm(data=form_data(entry, existing), instance=existing)
     if not form.is_valid():
         raise TransferError(errors_as_text(form.errors))
     identity_provider = form.save()
@@ -95,10 +97,39 @@ def import_one(entry):
     return "created" if existing is None else "updated"
 
 
+def form_data(entry, existing):
+    """What the admin's form would post for ``entry``: an omitted setting keeps the existing
+    IdP's value, or the model's default for a new one (an unposted checkbox would mean off)."""
+    data = {}
+    for name in SETTINGS_FIELDS:
+        if name in entry:
+            value = entry[name]
+        elif existing is not None:
+            value = getattr(existing, name)
+        else:
+            value = IdentityProvider._meta.get_field(name).get_default()
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif isinstance(value, dict | list):
+            data[name] = json.dumps(value)
+        elif value is not None:
+            data[name] = value
+    return data
+
+
 def normalized(entry, existing):
     """``entry`` as exported() would show it, defaults filled from ``existing``."""
     current = exported(existing)
-    return {**current, **{key: entry[key] for key in current if key in entry}}
+    changes = {key: entry[key] for key in current if key in entry}
+    # As the form stores them: whitespace around a document or a PEM is not a change.
+    if isinstance(changes.get("metadata_xml"), str):
+        changes["metadata_xml"] = changes["metadata_xml"].strip()
+    if changes.get("metadata_signing_certificate"):
+        changes["metadata_signing_certificate"] = normalize_pem(
+            changes["metadata_signing_certificate"]
+        )
+    return {**current, **changes}
 
 
 def replace_domains(identity_provider, domains):

@@ -64,6 +64,20 @@ class AddTests(TestCase):
         run("add", "fed", "--metadata-file", aggregate, "--entity-id", self.idp.entity_id)
         self.assertEqual(IdentityProvider.objects.get().entity_id, self.idp.entity_id)
 
+    def test_an_unreachable_metadata_server_names_the_cause(self):
+        from .fixtures import closed_port_url
+
+        with self.assertRaisesMessage(CommandError, "the connection was refused"):
+            run("add", "down", "--metadata-url", closed_port_url())
+
+    def test_errors_are_one_line_per_field(self):
+        register(self.idp, "first")
+        with self.assertRaises(CommandError) as refused:
+            run("add", "first", "--metadata-file", write(self.idp.metadata_xml))
+        lines = str(refused.exception).splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(all(line.split(": ")[0] in {"slug", "metadata_xml"} for line in lines))
+
     def test_a_missing_file_is_an_error(self):
         with self.assertRaisesMessage(CommandError, "Cannot read"):
             run("add", "x", "--metadata-file", "/nonexistent/metadata.xml")
@@ -73,15 +87,32 @@ class ManageTests(TestCase):
     def setUp(self):
         self.row = register(shared_idp("idp-a"), "okta", name="Okta")
 
-    def test_list_shows_slug_entity_id_state_age_and_expiry(self):
-        output = run("list")
-        self.assertIn(f"okta\t{self.row.entity_id}\tenabled\tmetadata age -", output)
-        self.assertIn(f"certificates expire {self.row.certificates_expire_at:%Y-%m-%d}", output)
+    def test_list_has_a_header_and_a_line_per_idp(self):
+        self.assertEqual(
+            run("list").splitlines(),
+            [
+                "SLUG\tENTITY ID\tSTATE\tMETADATA AGE\tCERTIFICATES EXPIRE",
+                f"okta\t{self.row.entity_id}\tenabled\t-\t"
+                f"{self.row.certificates_expire_at:%Y-%m-%d}",
+            ],
+        )
 
     def test_show_prints_every_setting(self):
         output = run("show", "okta")
         self.assertIn('name: "Okta"', output)
         self.assertIn('required_signatures: "either"', output)
+
+    def test_show_prints_the_entity_id_our_urls_and_the_certificates(self):
+        output = run("show", "okta", "--base-url", "https://sso.example.com/")
+        certificate = self.row.signing_certificates[0]
+        for line in [
+            f"entity ID: {self.row.entity_id}",
+            "  ACS (single sign-on URL): https://sso.example.com/saml/okta/acs/",
+            "  SP entity ID (Audience URI): https://sso.example.com/saml/okta/metadata/",
+            f"  {certificate['subject']}, expires {certificate['not_after'][:10]}, "
+            f"SHA-256 {certificate['sha256']}",
+        ]:
+            self.assertIn(line + "\n", output)
 
     def test_disable_and_enable(self):
         run("disable", "okta")
@@ -185,6 +216,33 @@ class ExportImportTests(TestCase):
         with mock.patch.dict("os.environ", {"PATH": tempfile.mkdtemp()}):
             self.assertIn("okta: updated", self.import_file(json.dumps(entries)))
         self.assertEqual(IdentityProvider.objects.get().metadata_signature, "pinned")
+
+    def test_an_entry_omitting_settings_gets_the_models_defaults(self):
+        IdentityProvider.objects.all().delete()
+        entry = {"slug": "new", "name": "New", "metadata_xml": shared_idp("idp-b").metadata_xml}
+        self.assertIn("new: created", self.import_file(json.dumps([entry])))
+        row = IdentityProvider.objects.get()
+        self.assertTrue(row.enabled and row.sign_authn_requests and row.create_users)
+        self.assertTrue(row.show_assertion_values and row.allow_idp_initiated)
+        self.assertEqual(row.attribute_mapping, IdentityProvider().attribute_mapping)
+
+    def test_an_empty_attribute_mapping_is_accepted(self):
+        entries = json.loads(self.exported)
+        entries[0]["attribute_mapping"] = {}
+        self.assertIn("okta: updated", self.import_file(json.dumps(entries)))
+        self.assertEqual(IdentityProvider.objects.get().attribute_mapping, {})
+
+    def test_a_pinned_certificate_differing_only_in_whitespace_is_unchanged(self):
+        idp = shared_idp("idp-a")
+        entries = json.loads(self.exported)
+        entries[0].update(
+            metadata_url="",
+            metadata_xml=idp.signed_metadata_xml(),
+            metadata_signing_certificate=idp.certificate_pem,
+        )
+        self.import_file(json.dumps(entries))
+        entries[0]["metadata_signing_certificate"] = "  " + idp.certificate_pem + "\n\n"
+        self.assertIn("okta: unchanged", self.import_file(json.dumps(entries)))
 
     def test_a_file_that_is_not_a_list_is_refused(self):
         with self.assertRaisesMessage(CommandError, "JSON list of identity providers"):

@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
-import requests
 from django.test import SimpleTestCase, override_settings
 
 from saml_idps import metadata
@@ -223,39 +222,34 @@ class FetchTests(SimpleTestCase):
         self.assertEqual(self.server.requests, [])
 
 
-class PinnedAddressAdapterTests(SimpleTestCase):
-    """Connecting to the checked address must not weaken TLS: the server's certificate is
-    still verified for the metadata URL's host name."""
+@override_settings(SAML_IDPS_METADATA_ALLOW_INSECURE=True)  # the server is on loopback
+class PinnedAddressTlsTests(SimpleTestCase):
+    """fetch() connects to the checked address without weakening TLS: the server's certificate
+    is still verified for the metadata URL's host name, and a failure says so."""
 
     def setUp(self):
         folder = Path(tempfile.mkdtemp())
-        self.ca_file = folder / "server.pem"
+        ca_file = folder / "server.pem"
         key_file = folder / "server.key"
         key_pem, cert_pem = generate_self_signed(
             "metadata.test", days=1, dns_names=["metadata.test"]
         )
-        self.ca_file.write_bytes(cert_pem)
+        ca_file.write_bytes(cert_pem)
         key_file.write_bytes(key_pem)
         server = MetadataServer(self, {"/metadata": xml_route("<x/>")})
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.ca_file, key_file)
+        context.load_cert_chain(ca_file, key_file)
         server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
         self.port = server.httpd.server_address[1]
-
-    def get(self, hostname):
-        with requests.Session() as session:
-            session.trust_env = False  # as in fetch(): no CA bundle from the environment
-            session.verify = str(self.ca_file)
-            session.mount("https://", metadata.PinnedAddressAdapter(hostname))
-            return session.get(
-                f"https://127.0.0.1:{self.port}/metadata",
-                headers={"Host": f"{hostname}:{self.port}"},
-                timeout=5,
-            )
+        # The operator's CA bundle, which fetch() honours; both names resolve to the server.
+        self.enterContext(mock.patch.dict("os.environ", {"REQUESTS_CA_BUNDLE": str(ca_file)}))
+        self.enterContext(fake_dns({"metadata.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]}))
 
     def test_certificate_for_the_host_name_is_accepted_at_the_pinned_address(self):
-        self.assertEqual(self.get("metadata.test").content, b"<x/>")
+        self.assertEqual(
+            metadata.fetch(f"https://metadata.test:{self.port}/metadata").body, b"<x/>"
+        )
 
-    def test_certificate_for_another_host_name_is_refused(self):
-        with self.assertRaises(requests.exceptions.SSLError):
-            self.get("other.test")
+    def test_certificate_for_another_host_name_is_refused_naming_tls(self):
+        with self.assertRaisesMessage(MetadataError, "TLS certificate was not accepted"):
+            metadata.fetch(f"https://other.test:{self.port}/metadata")

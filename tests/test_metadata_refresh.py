@@ -303,15 +303,39 @@ class RefreshCommandTests(SamlTestCase):
             return out.getvalue(), err.getvalue(), str(error)
         return out.getvalue(), err.getvalue(), None
 
-    def test_a_result_line_per_idp_and_failure_when_any_failed(self):
+    def test_a_numbered_line_per_idp_a_summary_and_failure_when_any_failed(self):
         out, err, failure = self.run_command()
-        self.assertIn("idp-a: unchanged", out)
-        self.assertIn("idp-b: error: The server answered HTTP 500.", err)
-        self.assertIn("1 refresh(es) failed", failure)
+        self.assertEqual(
+            out.splitlines(),
+            [
+                "[1/2] idp-a: unchanged",
+                "[2/2] idp-b: failed, the last good copy stays in use. "
+                "The server answered HTTP 500.",
+            ],
+        )
+        self.assertEqual(
+            failure,
+            "0 refreshed, 1 unchanged, 1 failed; the last good copies of those that failed "
+            "stay in use.",
+        )
 
     def test_named_slugs_only(self):
         out, err, failure = self.run_command("idp-a")
-        self.assertEqual((out.strip(), err, failure), ("idp-a: unchanged", "", None))
+        self.assertEqual(
+            (out.splitlines(), err, failure),
+            (["[1/1] idp-a: unchanged", "0 refreshed, 1 unchanged, 0 failed"], "", None),
+        )
+
+    def test_nothing_due_says_so(self):
+        IdentityProvider.objects.update(metadata_refresh_at=timezone.now() + timedelta(hours=1))
+        out, err, failure = self.run_command("--stale-only")
+        self.assertEqual(
+            out.splitlines(),
+            [
+                "Nothing to refresh: no IdP with a metadata URL is due.",
+                "0 refreshed, 0 unchanged, 0 failed",
+            ],
+        )
 
     def test_unknown_slug_is_an_error(self):
         _, _, failure = self.run_command("nope")
@@ -325,7 +349,7 @@ class RefreshCommandTests(SamlTestCase):
             metadata_refresh_at=timezone.now() - timedelta(minutes=1)
         )
         out, err, failure = self.run_command("--stale-only")
-        self.assertEqual((out.strip(), err, failure), ("idp-a: unchanged", "", None))
+        self.assertEqual((out.splitlines()[0], err, failure), ("[1/1] idp-a: unchanged", "", None))
 
     def test_admin_action_refreshes_and_reports_each_idp(self):
         admin = get_user_model().objects.create_superuser("admin", "a@example.com", "pw")
@@ -336,7 +360,9 @@ class RefreshCommandTests(SamlTestCase):
             follow=True,
         )
         self.assertContains(page, "IDP-A: unchanged")
-        self.assertContains(page, "IDP-B: error: The server answered HTTP 500.")
+        self.assertContains(
+            page, "IDP-B: failed, the last good copy stays in use. The server answered HTTP 500."
+        )
 
 
 class CertificateExpiryCheckTests(SamlTestCase):

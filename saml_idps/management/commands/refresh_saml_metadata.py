@@ -1,3 +1,5 @@
+from collections import Counter
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
@@ -33,16 +35,23 @@ class Command(BaseCommand):
             identity_providers = identity_providers.filter(
                 Q(metadata_refresh_at__isnull=True) | Q(metadata_refresh_at__lte=timezone.now())
             )
-        failed = 0
-        for identity_provider in identity_providers.iterator():
+        identity_providers = list(identity_providers)
+        total = len(identity_providers)
+        if not total:
+            due = " is due" if stale_only else ""
+            self.stdout.write(f"Nothing to refresh: no IdP with a metadata URL{due}.")
+        outcomes = Counter()
+        for index, identity_provider in enumerate(identity_providers, start=1):
+            # Named before the fetch: a slow metadata server is not a silent pause.
+            self.stdout.write(f"[{index}/{total}] {identity_provider.slug}: ", ending="")
+            self.stdout.flush()
             result = metadata.refresh(identity_provider)
-            line = f"{identity_provider.slug}: {result.outcome}"
-            if result.detail:
-                line += ": " + result.detail.replace("\n", "; ")
-            if result.outcome == "error":
-                failed += 1
-                self.stderr.write(line)
-            else:
-                self.stdout.write(line)
-        if failed:
-            raise CommandError(f"{failed} refresh(es) failed; their last good copies stay in use.")
+            outcomes[result.outcome] += 1
+            self.stdout.write(metadata.describe_result(result).replace("\n", "; "))
+        summary = (
+            f"{outcomes['updated']} refreshed, {outcomes['unchanged']} unchanged, "
+            f"{outcomes['error']} failed"
+        )
+        if outcomes["error"]:
+            raise CommandError(f"{summary}; the last good copies of those that failed stay in use.")
+        self.stdout.write(summary)

@@ -5,6 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from saml_idps import transfer
+from saml_idps.conf import app_setting
+from saml_idps.config import urls_for
 from saml_idps.forms import IdentityProviderForm, errors_as_text
 from saml_idps.models import IdentityProvider
 
@@ -36,7 +38,14 @@ class Command(BaseCommand):
             help="the single sign-on URL an existing IdP app already posts to (default: ours)",
         )
         commands.add_parser("list", help="slug, entity ID, enabled, metadata age, expiry")
-        for action in ("show", "enable", "disable"):
+        show = commands.add_parser("show", help="one IdP: settings, our URLs, certificates")
+        show.add_argument("slug")
+        show.add_argument(
+            "--base-url",
+            default=None,
+            help="this site's scheme and host for our URLs (default: SAML_IDPS_BASE_URL)",
+        )
+        for action in ("enable", "disable"):
             commands.add_parser(action, help=f"{action} one IdP").add_argument("slug")
         export = commands.add_parser("export", help="every setting of IdPs as JSON")
         export.add_argument("slugs", nargs="*", metavar="SLUG")
@@ -67,17 +76,37 @@ class Command(BaseCommand):
 
     def handle_list(self, **options):
         now = timezone.now()
+        self.stdout.write("SLUG\tENTITY ID\tSTATE\tMETADATA AGE\tCERTIFICATES EXPIRE")
         for idp in IdentityProvider.objects.order_by("slug"):
             age = f"{(now - idp.metadata_fetched_at).days}d" if idp.metadata_fetched_at else "-"
             expiry = f"{idp.certificates_expire_at:%Y-%m-%d}" if idp.certificates_expire_at else "-"
             state = "enabled" if idp.enabled else "disabled"
-            self.stdout.write(
-                f"{idp.slug}\t{idp.entity_id}\t{state}\tmetadata age {age}\t"
-                f"certificates expire {expiry}"
-            )
+            self.stdout.write(f"{idp.slug}\t{idp.entity_id}\t{state}\t{age}\t{expiry}")
 
-    def handle_show(self, slug, **options):
-        entry = transfer.exported(identity_provider(slug))
+    def handle_show(self, slug, base_url, **options):
+        idp = identity_provider(slug)
+        self.stdout.write(f"entity ID: {idp.entity_id}")
+        base = (base_url or app_setting("BASE_URL") or "").rstrip("/")
+        urls = urls_for(idp, base)
+        if not base:
+            self.stdout.write("our URLs (paths: give --base-url or set SAML_IDPS_BASE_URL):")
+        else:
+            self.stdout.write("our URLs (what to paste into the IdP):")
+        for label, url in [
+            ("ACS (single sign-on URL)", urls.acs),
+            ("SP entity ID (Audience URI)", urls.entity_id),
+            ("SP metadata", urls.metadata),
+            ("single logout", urls.single_logout),
+            ("login", urls.login),
+        ]:
+            self.stdout.write(f"  {label}: {url}")
+        self.stdout.write("signing certificates:")
+        for certificate in idp.signing_certificates:
+            self.stdout.write(
+                f"  {certificate['subject']}, expires {certificate['not_after'][:10]}, "
+                f"SHA-256 {certificate['sha256']}"
+            )
+        entry = transfer.exported(idp)
         entry.pop("metadata_xml")
         for name, value in entry.items():
             self.stdout.write(f"{name}: {json.dumps(value)}")
