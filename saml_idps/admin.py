@@ -36,17 +36,32 @@ class MetadataChangeInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = "metadata history"
+    verbose_name_plural = "metadata changes (each copy applied: when, from where, what changed)"
 
     def has_add_permission(self, request, obj=None):
         return False
 
 
+def shortened(value, length=32):
+    """A long value cut to fit a list column, whole in its tooltip."""
+    value = str(value or "")
+    if len(value) <= length:
+        return value
+    return format_html('<span title="{}">{}…</span>', value, value[: length - 1])
+
+
+class AdminStyles:
+    """Long values (entity IDs, fingerprints, NameIDs) wrap instead of widening the page."""
+
+    class Media:
+        css = {"all": ["saml_idps/admin.css"]}
+
+
 @admin.register(IdentityProvider)
-class IdentityProviderAdmin(admin.ModelAdmin):
+class IdentityProviderAdmin(AdminStyles, admin.ModelAdmin):
     form = IdentityProviderForm
     change_form_template = "admin/saml_idps/identityprovider/change_form.html"
-    list_display = ["name", "slug", "entity_id", "enabled", "metadata_status", "certificates"]
+    list_display = ["name", "slug", "short_entity_id", "enabled", "metadata_status", "expiry"]
     list_filter = ["enabled", "allow_idp_initiated", "create_users"]
     search_fields = ["name", "slug", "entity_id", "email_domains__domain"]
     actions = ["refresh_metadata"]
@@ -111,7 +126,7 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         ("Metadata", {"fields": [*metadata_facts, "metadata_xml"]}),
         ("Metadata trust", {"fields": trust_fields, "classes": ["collapse"]}),
         (sp_override_title, {"fields": sp_override_fields, "classes": ["collapse"]}),
-        ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        ("Created and changed", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
     def get_fieldsets(self, request, obj=None):
@@ -139,6 +154,17 @@ class IdentityProviderAdmin(admin.ModelAdmin):
         if error:
             return format_html("Refresh failed, the last good copy is in use. {}", error)
         return "OK"
+
+    @admin.display(description="IdP entity ID", ordering="entity_id")
+    def short_entity_id(self, identity_provider):
+        return shortened(identity_provider.entity_id, 48)
+
+    @admin.display(description="certificates expire", ordering="certificates_expire_at")
+    def expiry(self, identity_provider):
+        """The first expiry; the change page lists every certificate with its fingerprint."""
+        if identity_provider.certificates_expire_at is None:
+            return "-"
+        return f"{identity_provider.certificates_expire_at:%Y-%m-%d}"
 
     @admin.display(description="signing certificates")
     def certificates(self, identity_provider):
@@ -191,7 +217,7 @@ class IdentityProviderAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdentityLink)
-class IdentityLinkAdmin(admin.ModelAdmin):
+class IdentityLinkAdmin(AdminStyles, admin.ModelAdmin):
     """Where an admin links an existing account to an IdP's NameID by hand."""
 
     list_display = ["name_id", "identity_provider", "user", "created_at", "last_login_at"]
@@ -202,7 +228,7 @@ class IdentityLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(LoginAttempt)
-class LoginAttemptAdmin(admin.ModelAdmin):
+class LoginAttemptAdmin(AdminStyles, admin.ModelAdmin):
     """The audit log: read-only."""
 
     list_display = [
@@ -210,8 +236,8 @@ class LoginAttemptAdmin(admin.ModelAdmin):
         "identity_provider",
         "outcome",
         "reason",
-        "name_id",
-        "user",
+        "short_name_id",
+        "short_user",
         "client_ip",
     ]
     list_filter = [
@@ -222,6 +248,14 @@ class LoginAttemptAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "created_at"
     search_fields = ["name_id", "user__username", "assertion_id", "client_ip"]
+
+    @admin.display(description="NameID", ordering="name_id")
+    def short_name_id(self, attempt):
+        return shortened(attempt.name_id)
+
+    @admin.display(description="user", ordering="user")
+    def short_user(self, attempt):
+        return shortened(attempt.user)
 
     def has_add_permission(self, request):
         return False

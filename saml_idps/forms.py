@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 
 from . import metadata
@@ -13,11 +15,20 @@ METADATA_SOURCES = [
 ]
 
 
+class FormattedJSONField(forms.JSONField):
+    """JSON shown indented, one attribute a line, and checked when saved."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
 class IdentityProviderForm(forms.ModelForm):
     """Registers an IdP from its metadata URL or pasted metadata XML.
 
     The metadata is fetched and checked while the form is cleaned, so a bad URL or document is
-    a form error and nothing is saved. The change is recorded in the IdP's metadata history
+    a form error and nothing is saved. The change is recorded in the IdP's metadata changes
     once the row is saved.
     """
 
@@ -34,7 +45,16 @@ class IdentityProviderForm(forms.ModelForm):
             "sp_entity_id",
             "acs_url",
         ]
-        widgets = {"metadata_xml": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})}
+        widgets = {
+            "metadata_xml": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+            # A plain input: the admin's URL widget shows "Currently: <url>" even for a value
+            # that was never saved.
+            "metadata_url": forms.URLInput(attrs={"class": "vURLField"}),
+            "attribute_mapping": forms.Textarea(
+                attrs={"rows": 8, "cols": 60, "spellcheck": "false", "class": "json"}
+            ),
+        }
+        field_classes = {"attribute_mapping": FormattedJSONField}
 
     attribute_preset = forms.ChoiceField(
         label="attribute mapping preset",

@@ -70,14 +70,15 @@ class IdentityProvider(models.Model):
     slug = models.SlugField(
         unique=True,
         max_length=100,
-        help_text="Appears in this IdP's URLs: /saml/<slug>/login/, /saml/<slug>/acs/, ...",
+        help_text="Appears in this IdP's URLs: /saml/SLUG/login/, /saml/SLUG/acs/, ...",
     )
     name = models.CharField(max_length=200, help_text='Shown to users as "Sign in with NAME".')
     metadata_url = models.URLField(
         "metadata URL",
         max_length=2000,
         blank=True,
-        help_text="For Okta: https://<org>.okta.com/app/<app id>/sso/saml/metadata",
+        help_text="For Okta: https://ORG.okta.com/app/APP-ID/sso/saml/metadata (the app's Sign On "
+        "tab, Metadata URL)",
     )
     metadata_xml = models.TextField(
         "metadata XML",

@@ -45,6 +45,7 @@ class BrowserTestCase(StaticLiveServerTestCase):
     browser page per test. A failing test leaves a screenshot in test-artifacts/."""
 
     host = "127.0.0.1"
+    viewport = None  # Playwright's default, 1280 x 720
 
     @classmethod
     def setUpClass(cls):
@@ -71,7 +72,7 @@ class BrowserTestCase(StaticLiveServerTestCase):
 
     def setUp(self):
         call_command("register_demo_idp", base_url=self.live_server_url, stdout=io.StringIO())
-        self.context = self.browser.new_context()
+        self.context = self.browser.new_context(viewport=self.viewport)
         self.context.set_default_timeout(15_000)
         self.page = self.context.new_page()
         self.addCleanup(self.context.close)

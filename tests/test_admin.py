@@ -70,7 +70,7 @@ class AdminRegistrationTests(TestCase):
         self.assertIn(f"Registered {self.idp.entity_id}.", change.summary)
         self.assertIn("Signing certificate: CN=idp-a", change.summary)
         page = self.client.get(f"/admin/saml_idps/identityprovider/{row.pk}/change/")
-        self.assertContains(page, "Metadata history")
+        self.assertContains(page, "Metadata changes")
         self.assertContains(page, f"Registered {self.idp.entity_id}.")
 
     def test_an_idp_is_taken_from_an_aggregate_when_its_entity_id_is_named(self):
@@ -201,6 +201,25 @@ class AdminRegistrationTests(TestCase):
         row = register(self.idp, "example-okta-com")
         page = self.client.get(f"/admin/saml_idps/identityprovider/{row.pk}/change/")
         self.assertContains(page, "https://sso.example.com/saml/example-okta-com/acs/")
+
+    def test_the_attribute_mapping_is_edited_as_indented_json(self):
+        row = register(self.idp, "okta", attribute_mapping={"Email": ["email"]})
+        page = self.client.get(f"/admin/saml_idps/identityprovider/{row.pk}/change/")
+        self.assertContains(page, "{\n  &quot;Email&quot;: [\n    &quot;email&quot;\n  ]\n}")
+
+    def test_an_attribute_mapping_that_is_not_json_is_a_form_error_and_is_kept(self):
+        row = register(self.idp, "okta")
+        response = self.client.post(
+            f"/admin/saml_idps/identityprovider/{row.pk}/change/",
+            admin_change_data(row, attribute_mapping='{"Email": ["email"'),
+        )
+        self.assertContains(response, "Enter a valid JSON.")
+        self.assertContains(response, "{&quot;Email&quot;: [&quot;email&quot;")
+
+    def test_a_failed_add_shows_no_currently_saved_url(self):
+        response = self.add(slug="x", name="X", metadata_url=self.server.url("/down"))
+        self.assertContains(response, "errornote")
+        self.assertNotContains(response, "Currently:")
 
     def test_changing_only_flags_does_not_refetch_the_metadata(self):
         row = register(self.idp, "okta", metadata_url="https://unreachable.invalid/metadata")

@@ -4,8 +4,10 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from saml_idps.forms import IdentityProviderForm
+from saml_idps.models import LoginAttempt, MetadataChange
 
 from .browser import BrowserTestCase
+from .test_realworld import accept_negative_serial_numbers, register_real_metadata
 
 
 class BrowserFlowTests(BrowserTestCase):
@@ -92,3 +94,65 @@ class BrowserFlowTests(BrowserTestCase):
             .exists()
         )
         expect(self.page.locator(".facts")).to_contain_text("carol@example.org")
+
+
+class AdminLayoutTests(BrowserTestCase):
+    """The admin pages an operator lives in fit a 1280 x 800 screen: nothing runs off the side."""
+
+    viewport = {"width": 1280, "height": 800}
+
+    def setUp(self):
+        super().setUp()
+        accept_negative_serial_numbers(self)
+        get_user_model().objects.create_superuser("admin", "admin@example.com", "correct horse")
+        self.open("/admin/")
+        self.page.get_by_label("Username").fill("admin")
+        self.page.get_by_label("Password").fill("correct horse")
+        self.page.get_by_role("button", name="Log in").click()
+        # Real metadata with long values: Entra ID's, two certificates, a long entity ID.
+        self.row = register_real_metadata("entra-id-tenant-ruby-saml-pr.xml", "entra")
+        user = get_user_model().objects.create_user("a" * 150)
+        for _ in range(3):
+            LoginAttempt.objects.create(
+                identity_provider=self.row,
+                outcome=LoginAttempt.Outcome.FAILURE,
+                reason="signature_invalid",
+                name_id="x" * 200 + "@example.com",
+                user=user,
+                client_ip="2001:db8:85a3:1234:5678:8a2e:370:7334",
+                assertion_id="_" + "f" * 120,
+            )
+        MetadataChange.objects.create(
+            identity_provider=self.row,
+            source="https://login.microsoftonline.com/" + "0" * 40 + "/federationmetadata/2007-06/"
+            "federationmetadata.xml?appid=" + "1" * 40,
+            summary="Signing certificate added: " + "CN=" + "y" * 150,
+        )
+
+    def assertFitsTheWidth(self, path):
+        """Neither the page nor a table in it (the admin scrolls result lists in a box of
+        their own, hiding their last columns) is wider than the window."""
+        self.open(path)
+        overflow = self.page.evaluate(
+            """() => Math.max(
+                document.documentElement.scrollWidth - document.documentElement.clientWidth,
+                ...[...document.querySelectorAll('.results, .tabular, fieldset')].map(
+                    (box) => box.scrollWidth - box.clientWidth))"""
+        )
+        self.assertLessEqual(overflow, 0, f"{path} is {overflow} px too wide at 1280 px")
+
+    def test_the_identity_provider_list_fits(self):
+        self.assertFitsTheWidth("/admin/saml_idps/identityprovider/")
+
+    def test_the_identity_provider_change_page_fits(self):
+        self.assertFitsTheWidth(f"/admin/saml_idps/identityprovider/{self.row.pk}/change/")
+
+    def test_the_login_attempt_list_fits(self):
+        self.assertFitsTheWidth("/admin/saml_idps/loginattempt/")
+
+    def test_help_texts_show_their_placeholders(self):
+        self.open("/admin/saml_idps/identityprovider/add/")
+        expect(self.page.locator("#id_slug_helptext")).to_contain_text("/saml/SLUG/login/")
+        expect(self.page.locator("#id_metadata_url_helptext")).to_contain_text(
+            "https://ORG.okta.com/app/APP-ID/sso/saml/metadata"
+        )

@@ -82,6 +82,15 @@ def accept_negative_serial_numbers(test):
     warnings.filterwarnings("ignore", "Parsed a serial number", CryptographyDeprecationWarning)
 
 
+def register_real_metadata(file, slug):
+    """An IdP row from one of the real metadata documents, as the admin registers it."""
+    document = next(document for document in METADATA if document.file == file)
+    row = IdentityProvider(slug=slug, name=document.product)
+    metadata.apply(row, metadata.parse(document.path.read_text()))
+    row.save()
+    return row
+
+
 class CapturedResponseTests(TestCase):
     """One test per captured response (generated below): the IdP registered with the certificate
     that signed it, our SP entity ID and ACS URL set to what the response carries, SHA-1 allowed
