@@ -40,7 +40,8 @@ assert b'href="/sso/saml/demo/login/"' in home.content, home.content[:2000]
 to_idp = client.get("/sso/saml/demo/login/")
 assert to_idp.status_code == 302, to_idp.content[:1000]
 sign_in_page = client.get(to_idp["Location"].removeprefix("http://testserver"))
-form = dict(re.findall(rb'name="(SAMLRequest|binding|RelayState)" value="([^"]*)"', sign_in_page.content))
+hidden = rb'name="(SAMLRequest|binding|RelayState)" value="([^"]*)"'
+form = dict(re.findall(hidden, sign_in_page.content))
 posted = client.post("/demo-idp/demo/sign-in/", {
     "user": "alice", **{k.decode(): html.unescape(v.decode()) for k, v in form.items()}})
 action = re.search(rb'action="([^"]+)"', posted.content).group(1).decode()
