@@ -313,7 +313,8 @@ class XmlSecBindings(CryptoBackend):
     def sign_statement(self, statement, node_name, key_file, node_id):
         root = _parse(str(statement) if isinstance(statement, SamlBase) else statement)
         context = xmlsec.SignatureContext()
-        signature = _enveloped_signature(root, context, node_name, node_id)
+        # pysaml2 signs metadata naming no node: xmlsec1 then signs the root's signature.
+        signature = _enveloped_signature(root, context, node_name, node_id or root.get("ID"))
         try:
             context.key = xmlsec_key(key_file, xmlsec.constants.KeyDataFormatPem)
             context.sign(signature)

@@ -1,20 +1,24 @@
-"""A real SAML identity provider for tests: pysaml2's Server with keys of its own."""
+"""A real SAML identity provider for tests: pysaml2's Server with keys of its own, signing and
+encrypting in process (libxmlsec1 through the xmlsec wheel), so no xmlsec1 program is needed."""
 
 import base64
 import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+import xmlsec
+from lxml import etree
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SamlBase
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor, sign_entity_descriptor
 from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.samlp import STATUS_AUTHN_FAILED
 from saml2.server import Server
-from saml2.sigver import security_context
+from saml2.sigver import ASSERT_XPATH, pre_encrypt_assertion, security_context
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from saml_idps.certificates import generate_self_signed
+from saml_idps.crypto import XMLSEC, XmlSecBindings
 
 OKTA_STYLE_ATTRIBUTES = {
     "FirstName": ["Alice"],
@@ -27,6 +31,33 @@ PASSWORD_AUTHN = {
 }
 
 
+class IdentityProviderCrypto(XmlSecBindings):
+    """The in-process backend, which also encrypts assertions to an SP's certificate as an IdP
+    does (what pysaml2's xmlsec1 backend does with ``xmlsec1 --encrypt``)."""
+
+    SESSION_KEYS = {
+        "des-192": (xmlsec.constants.KeyDataDes, 192),
+        "aes-128": (xmlsec.constants.KeyDataAes, 128),
+        "aes-192": (xmlsec.constants.KeyDataAes, 192),
+        "aes-256": (xmlsec.constants.KeyDataAes, 256),
+    }
+
+    def encrypt_assertion(
+        self, statement, enc_key, template, key_type="des-192", node_xpath=None, node_id=None
+    ):
+        if isinstance(statement, SamlBase):
+            statement = pre_encrypt_assertion(statement)
+        root = etree.fromstring(str(statement).encode())
+        (node,) = root.xpath(node_xpath or ASSERT_XPATH)
+        manager = xmlsec.KeysManager()
+        manager.add_key(xmlsec.Key.from_file(enc_key, xmlsec.constants.KeyDataFormatCertPem))
+        context = xmlsec.EncryptionContext(manager)
+        kind, bits = self.SESSION_KEYS[key_type]
+        context.key = xmlsec.Key.generate(kind, bits, xmlsec.constants.KeyDataTypeSession)
+        context.encrypt_xml(etree.fromstring(str(template).encode()), node)
+        return etree.tostring(root, encoding="unicode")
+
+
 class TestIdentityProvider:
     """An IdP at ``base_url`` that signs responses with its own freshly generated key."""
 
@@ -34,7 +65,7 @@ class TestIdentityProvider:
     SIGN_ALG = SIG_RSA_SHA256
     DIGEST_ALG = DIGEST_SHA256
 
-    def __init__(self, name="idp-a", entity_id=None, crypto_backend="xmlsec1", single_logout=True):
+    def __init__(self, name="idp-a", entity_id=None, single_logout=True):
         self.base_url = f"https://{name}.example.com"
         self.entity_id = entity_id or f"{self.base_url}/metadata"
         folder = Path(tempfile.mkdtemp(prefix=f"test-idp-{name}-"))
@@ -60,8 +91,7 @@ class TestIdentityProvider:
                 "signing_algorithm": SIG_RSA_SHA256,
                 "digest_algorithm": DIGEST_SHA256,
                 "cert_file": str(folder / "idp.crt"),
-                # pysaml2's own backend by default: an IdP independent of the SP's in-process one.
-                "crypto_backend": crypto_backend,
+                "crypto_backend": XMLSEC,
                 # Service providers this IdP answers are added by trust().
                 "metadata": {"inline": []},
                 "service": {
@@ -82,6 +112,7 @@ class TestIdentityProvider:
             }
         )
         self.server = Server(config=self.config)
+        self.server.sec.crypto = IdentityProviderCrypto()
         self.trusted = set()
 
     @staticmethod

@@ -11,6 +11,8 @@ import unittest
 from pathlib import Path
 
 import requests
+from django.db import connection
+from saml2.sigver import SigverError, get_xmlsec_binary
 
 from saml_idps import keys
 
@@ -29,12 +31,44 @@ def require(reason):
     raise unittest.SkipTest(reason)
 
 
+XMLSEC1_MISSING = (
+    "the xmlsec1 program is not installed (Debian/Ubuntu: sudo apt-get install xmlsec1); "
+    "verdicts are compared with pysaml2's own xmlsec1 backend only where it is"
+)
+
+
+def require_xmlsec1():
+    """pysaml2's stock backend, which runs the xmlsec1 program: the other side of the
+    differential tests. The site and the test IdPs need no such program."""
+    try:
+        get_xmlsec_binary()
+    except SigverError:
+        require(XMLSEC1_MISSING)
+
+
 def require_redis():
     try:
         socket.create_connection(REDIS_ADDRESS, timeout=1).close()
     except OSError:
-        require("Redis is not listening on 127.0.0.1:6379")
+        require(
+            "Redis is not listening on 127.0.0.1:6379 "
+            "(Debian/Ubuntu: sudo apt-get install redis-server)"
+        )
     return REDIS_URL
+
+
+POSTGRESQL_ONLY = "postgresql"  # the tag of tests that need PostgreSQL (see .ci/run)
+
+
+def require_postgresql():
+    """For tests tagged POSTGRESQL_ONLY: several connections really at once, shared by several
+    processes. A run on SQLite excludes them by their tag (TEST_EXCLUDE_TAGS=postgresql);
+    otherwise they skip, and in CI fail."""
+    if connection.vendor != "postgresql":
+        require(
+            "runs on PostgreSQL only: DATABASE_URL=postgres://postgres@127.0.0.1:5432/samlsite "
+            "make test (Debian/Ubuntu: sudo apt-get install postgresql)"
+        )
 
 
 def redis_cache(location):

@@ -1,20 +1,21 @@
 """First logins racing each other on PostgreSQL, with real concurrent transactions."""
 
 import threading
-import unittest
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.test import TransactionTestCase
+from django.test import TransactionTestCase, tag
 
 from saml_idps.backends import create_user
 
 from .fixtures import register, shared_idp
+from .services import POSTGRESQL_ONLY, require_postgresql
 
 
-@unittest.skipUnless(connection.vendor == "postgresql", "needs row-level concurrency")
+@tag(POSTGRESQL_ONLY)
 class ConcurrentFirstLoginTests(TransactionTestCase):
     def setUp(self):
+        require_postgresql()  # real row-level concurrency
         self.row = register(shared_idp("idp-a"), "idp-a")
 
     def in_open_transaction(self, work):

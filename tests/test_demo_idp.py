@@ -3,7 +3,6 @@
 import io
 import re
 import tempfile
-import unittest
 from pathlib import Path
 
 from django.apps import apps
@@ -14,8 +13,10 @@ from saml2 import BINDING_HTTP_POST
 from saml_idps import metadata
 from saml_idps.models import IdentityProvider, MetadataChange
 
+from .services import require
+
 if not apps.is_installed("saml_idps.demo_idp"):
-    raise unittest.SkipTest("the demo IdP is installed only with DEBUG or DEMO_IDP on")
+    require("the demo IdP is installed only with DEBUG=1 and DEMO_IDP=1 (manage.py test sets both)")
 
 from saml_idps.demo_idp.checks import check_not_in_production  # noqa: E402
 

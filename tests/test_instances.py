@@ -2,17 +2,22 @@
 as two hosts behind a load balancer. Whatever one instance learns, the other must act on."""
 
 import re
-import unittest
 
 import redis
 import requests
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test import TransactionTestCase
+from django.test import TransactionTestCase, tag
 
 from .fixtures import admin_change_data, register, shared_idp
 from .idp import TestIdentityProvider
-from .services import AppServer, production_environment, require_redis
+from .services import (
+    POSTGRESQL_ONLY,
+    AppServer,
+    production_environment,
+    require_postgresql,
+    require_redis,
+)
 
 PUBLIC_URL = "http://sso.example.test"
 ACS_URL = f"{PUBLIC_URL}/saml/idp-a/acs/"
@@ -54,13 +59,12 @@ def database_url():
     )
 
 
-@unittest.skipUnless(
-    connection.vendor == "postgresql", "instances share a database only on PostgreSQL"
-)
+@tag(POSTGRESQL_ONLY)
 class TwoInstancesTests(TransactionTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        require_postgresql()  # instances share a database only on PostgreSQL
         redis_url = require_redis()
         redis.Redis.from_url(redis_url).flushdb()
         environment = production_environment(database_url(), redis_url, PUBLIC_URL)

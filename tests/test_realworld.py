@@ -6,6 +6,7 @@ with its NameID or an attribute value changed is refused by both."""
 import base64
 import contextlib
 import io
+import unittest
 import warnings
 from importlib import import_module
 
@@ -26,10 +27,10 @@ from saml_idps.normalize import normalize_name_id
 from saml_idps.validation import NS_SAML, SESSION_PENDING_REQUESTS
 
 from .realworld import CAPTURED, FOLDER, METADATA
+from .services import XMLSEC1_MISSING, require_xmlsec1
 from .test_cli import write
 
 CERTIFICATE_BEGIN, CERTIFICATE_END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
-BACKENDS = (crypto.XMLSEC1, crypto.XMLSEC)
 
 
 def idp_metadata(entity_id, certificate_pem):
@@ -159,9 +160,22 @@ class CapturedResponseTests(TestCase):
                 keys.upcoming.cache_clear()
 
     def assertSameVerdictFromBothBackends(self, captured, document):
-        verdicts = {backend: self.verdict(captured, document, backend) for backend in BACKENDS}
-        self.assertEqual(verdicts[crypto.XMLSEC], verdicts[crypto.XMLSEC1], captured.file)
-        return verdicts[crypto.XMLSEC]
+        """The verdict of the in-process backend, the same as pysaml2's xmlsec1 one where that
+        program is installed (in CI it must be)."""
+        verdict = self.verdict(captured, document, crypto.XMLSEC)
+        try:
+            require_xmlsec1()
+        except unittest.SkipTest:
+            self.stock_backend_missing = True
+            return verdict
+        self.assertEqual(verdict, self.verdict(captured, document, crypto.XMLSEC1), captured.file)
+        return verdict
+
+    def tearDown(self):
+        # Everything else was checked; say that the comparison could not be made.
+        if getattr(self, "stock_backend_missing", False):
+            self.skipTest(XMLSEC1_MISSING)
+        super().tearDown()
 
     def check_signs_in(self, captured):
         self.register(captured)
