@@ -262,9 +262,26 @@ def resolve(hostname, port):
     )
 
 
+# IPv6 ranges that Python counts as global but that reach an IPv4 address (NAT64, 6to4,
+# Teredo, IPv4-compatible) or are deprecated site-local: one of them can reach 127.0.0.1.
+NOT_PUBLIC_V6 = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "2001::/32",
+        "::/96",
+        "fec0::/10",
+    )
+)
+
+
 def is_public(address):
     if address.version == 6 and address.ipv4_mapped:
         address = address.ipv4_mapped
+    if address.version == 6 and any(address in network for network in NOT_PUBLIC_V6):
+        return False
     return address.is_global and not address.is_multicast
 
 

@@ -173,6 +173,12 @@ class CheckUrlTests(SimpleTestCase):
             "https://0x7f.0.0.1/metadata": "not a public address",
             "https://[fe80::1]/metadata": "not a public address",
             "https://224.0.0.1/metadata": "not a public address",
+            "https://[64:ff9b::7f00:1]/metadata": "not a public address",  # NAT64
+            "https://[64:ff9b:1::7f00:1]/metadata": "not a public address",  # local NAT64
+            "https://[2002:7f00:1::]/metadata": "not a public address",  # 6to4
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/metadata": "not a public address",
+            "https://[::7f00:1]/metadata": "not a public address",  # IPv4-compatible
+            "https://[fec0::1]/metadata": "not a public address",  # site-local
             "https://user@idp.example.com/metadata": "user name or password",
         }
         for url, fragment in cases.items():
@@ -181,6 +187,7 @@ class CheckUrlTests(SimpleTestCase):
 
     def test_public_https_url_is_allowed(self):
         metadata.check_url("https://93.184.215.14/metadata")
+        metadata.check_url("https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/metadata")
 
     @override_settings(SAML_IDPS_METADATA_ALLOW_INSECURE=True)
     def test_insecure_setting_allows_http_and_loopback(self):
