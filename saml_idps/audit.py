@@ -26,13 +26,17 @@ def record(request, identity_provider, outcome, reason="", detail="", user=None,
 
 
 def record_refusal(request, identity_provider, refusal, response=None):
-    """Log a refused attempt with the refusal's reason code and message."""
+    """Log a refused attempt with the refusal's reason code and message (and, labelled, what
+    the message itself said)."""
+    detail = str(refusal)
+    if refusal.quoted:
+        detail += f'\nThe identity provider\'s own message (unverified): "{refusal.quoted}"'
     return record(
         request,
         identity_provider,
         LoginAttempt.Outcome.FAILURE,
         refusal.code,
-        str(refusal),
+        detail,
         response=response,
     )
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from djangosaml2.backends import Saml2Backend
 
 from .config import identity_provider_for
-from .exceptions import LoginRefused
+from .exceptions import LoginRefused, untrusted
 from .models import IdentityLink, IdentityProvider, ProtectedGroup
 from .normalize import normalize, normalize_email, normalize_name_id
 
@@ -91,7 +91,7 @@ class SamlIdentityBackend(Saml2Backend):
             )
         except LoginRefused as refusal:
             setattr(request, REQUEST_REFUSAL, refusal)
-            logger.warning("IdP %s: %s (%s)", identity_provider.slug, refusal, refusal.code)
+            logger.warning("IdP %s: %s", identity_provider.slug, refusal.for_the_log())
             return None, False
 
     def save_user(self, user, *args, **kwargs):
@@ -103,9 +103,11 @@ class SamlIdentityBackend(Saml2Backend):
         user.email = normalize_email(user.email or "")
         try:
             validate_email(user.email)
+            if len(user.email) > user._meta.get_field("email").max_length:
+                raise ValidationError("longer than the email column")
         except ValidationError:
             if user.email:
-                logger.warning("Ignoring invalid asserted email for %s", user)
+                logger.warning("Ignoring an invalid or over-long asserted email for %s", user)
             user.email = ""
         return super().save_user(user, *args, **kwargs)
 
@@ -184,7 +186,9 @@ def link_user(identity_provider, name_id, user):
         user=user,
         last_login_at=timezone.now(),
     )
-    logger.info("Linked %s at IdP %s to the existing user %s", name_id, identity_provider, user)
+    logger.info(
+        "Linked %s at IdP %s to the existing user %s", untrusted(name_id), identity_provider, user
+    )
     return user
 
 
@@ -207,7 +211,7 @@ def create_user(identity_provider, name_id, email):
             if link is not None:
                 return link.user
             continue
-        logger.info("Created user %s for %s at IdP %s", user, name_id, identity_provider)
+        logger.info("Created user %s for %s at IdP %s", user, untrusted(name_id), identity_provider)
         return user
     raise LoginRefused(
         "account_conflict",

@@ -373,6 +373,10 @@ def parse_xml(data):
         raise MetadataError("The metadata contains a DOCTYPE or entities; refused.") from exc
     except ParseError as exc:
         raise MetadataError(f"The document is not well-formed XML ({exc}).") from exc
+    except (ValueError, LookupError) as exc:
+        raise MetadataError(
+            "The document declares an encoding this site does not read; use UTF-8."
+        ) from exc
 
 
 def read_entity(root):

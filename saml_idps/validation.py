@@ -26,8 +26,8 @@ from saml2.validate import ResponseLifetimeExceed, ToEarly
 from saml2.xml.schema import XMLSchemaError
 
 from .conf import app_setting
-from .exceptions import LoginRefused
-from .models import ConsumedAssertion
+from .exceptions import LoginRefused, untrusted
+from .models import ConsumedAssertion, IdentityLink
 
 # AuthnRequest IDs this browser sent, each with the slug of the IdP it was sent to.
 SESSION_PENDING_REQUESTS = "saml_idps_pending"
@@ -81,6 +81,12 @@ def check_raw_response(saml_response, identity_provider):
     except ParseError:
         raise LoginRefused(
             "malformed", "The SAMLResponse is not well-formed XML.", status=400
+        ) from None
+    except (ValueError, LookupError):  # an encoding Python's parser cannot read, or unknown
+        raise LoginRefused(
+            "bad_encoding",
+            "The SAMLResponse declares an encoding this site does not read.",
+            status=400,
         ) from None
     if root.tag != f"{{{NS_SAMLP}}}Response":
         raise LoginRefused(
@@ -207,6 +213,7 @@ def check_name_id(response):
     name_id = response.name_id
     if name_id is None or not (name_id.text or "").strip():
         raise LoginRefused("no_name_id", "The assertion has no NameID, so it names no user.")
+    check_fits(name_id.text.strip(), IdentityLink, "name_id", "NameID")
     if name_id.format == NAMEID_FORMAT_TRANSIENT:
         raise LoginRefused(
             "transient_name_id",
@@ -279,6 +286,17 @@ def check_destination(response, acs_urls):
         )
 
 
+def check_fits(value, model, field_name, what):
+    """A value from a message must fit the column it is kept in: refused, not cut (a cut NameID
+    could name someone else) and not left to the database (a DataError, and no audit record)."""
+    limit = model._meta.get_field(field_name).max_length
+    if len(value or "") > limit:
+        raise LoginRefused(
+            "value_too_long",
+            f"The response's {what} is {len(value)} characters long; at most {limit} are accepted.",
+        )
+
+
 def instant(text):
     return datetime.fromtimestamp(calendar.timegm(str_to_time(text)), tz=UTC)
 
@@ -293,6 +311,7 @@ def consume_assertions(response, identity_provider):
         prune_consumed_assertions()
     for assertion in response.assertions:
         issuer = assertion.issuer.text.strip()
+        check_fits(assertion.id, ConsumedAssertion, "assertion_id", "assertion ID")
         try:
             with transaction.atomic():
                 ConsumedAssertion.objects.create(
@@ -365,8 +384,45 @@ def check_logout_request(client, data, binding):
         ) from exc
 
 
-def refusal_for(exception, identity_provider):
-    """Why pysaml2 or djangosaml2 refused a response, as a LoginRefused in plain words."""
+def status_message(saml_response):
+    """The StatusMessage of a posted response (it passed the raw check), or "": the IdP's own
+    words, or an attacker's, since an error response need not be signed."""
+    try:
+        root = fromstring(base64.b64decode("".join(saml_response.split())), forbid_dtd=True)
+    except (DefusedXmlException, ParseError, ValueError, LookupError, binascii.Error):
+        return ""
+    message = root.find(f"{{{NS_SAMLP}}}Status/{{{NS_SAMLP}}}StatusMessage")
+    return (message.text or "") if message is not None else ""
+
+
+def check_logout_response(client, state, data, binding):
+    """The LogoutResponse in ``data`` must answer a LogoutRequest this browser's session sent
+    (its InResponseTo is in pysaml2's state kept by djangosaml2), whatever its status says."""
+    try:
+        document = client.unravel(data["SAMLResponse"], binding, "LogoutResponse")
+        in_response_to = fromstring(document, forbid_dtd=True).get("InResponseTo")
+    except Exception as exc:  # noqa: BLE001 - pysaml2 and the parser raise many kinds
+        raise unreadable_logout_message() from exc
+    if not in_response_to or (state.get(in_response_to) or {}).get("operation") != "SLO":
+        raise LoginRefused(
+            "unexpected_logout_response",
+            "This logout response answers no sign-out started in this browser, so it was "
+            "ignored and you are still signed in.",
+            status=400,
+        )
+
+
+def unreadable_logout_message():
+    return LoginRefused(
+        "invalid_logout_message",
+        "The identity provider's logout message could not be read.",
+        status=400,
+    )
+
+
+def refusal_for(exception, identity_provider, quoted=""):
+    """Why pysaml2 or djangosaml2 refused a response, as a LoginRefused in plain words.
+    ``quoted`` is the response's own StatusMessage, kept apart from our words."""
     name = identity_provider.name
     if isinstance(exception, SignatureError) and isinstance(exception.__cause__, XMLSchemaError):
         return LoginRefused(
@@ -395,9 +451,15 @@ def refusal_for(exception, identity_provider):
             "clocks of this site and the IdP disagree.",
         )
     if isinstance(exception, StatusRequestDenied):
-        return LoginRefused("cancelled", f"The sign-in was cancelled or denied at IdP '{name}'.")
+        return LoginRefused(
+            "cancelled", f"The sign-in was cancelled or denied at IdP '{name}'.", quoted=quoted
+        )
     if isinstance(exception, StatusError):
-        return LoginRefused("idp_status", f"IdP '{name}' did not sign you in: {exception}")
+        return LoginRefused(
+            "idp_status",
+            f"IdP '{name}' did not sign you in: it answered with an error status.",
+            quoted=quoted,
+        )
     if isinstance(exception, PermissionDenied):
         return LoginRefused(
             "not_authenticated",
@@ -406,5 +468,5 @@ def refusal_for(exception, identity_provider):
     return LoginRefused(
         "invalid_response",
         f"The response from IdP '{name}' is not a valid sign-in response and was refused"
-        + (f" ({str(exception)[:200]})." if str(exception) else "."),
+        + (f" ({untrusted(exception)})." if str(exception) else "."),
     )

@@ -115,9 +115,15 @@ class AssertionConsumerServiceView(
         refusal = (
             self.refusal
             or getattr(request, REQUEST_REFUSAL, None)
-            or validation.refusal_for(exception, identity_provider)
+            or validation.refusal_for(
+                exception,
+                identity_provider,
+                validation.status_message(request.POST.get("SAMLResponse", "")),
+            )
         )
-        logger.warning("Login through IdP %s refused: %s", identity_provider.slug, refusal)
+        logger.warning(
+            "Login through IdP %s refused: %s", identity_provider.slug, refusal.for_the_log()
+        )
         audit.record_refusal(request, identity_provider, refusal, self.response)
         return refusal_page(request, identity_provider, refusal, refusal.status or status)
 
@@ -131,6 +137,9 @@ class AssertionConsumerServiceView(
         )
 
     def customize_session(self, user, session_info):
+        # A new key for the SAML session too, as Django gives its own session at login: a key
+        # planted in the browser before the login names nothing afterwards.
+        self.request.saml_session.cycle_key()
         self.request.session[SESSION_IDP_SLUG] = self.request.identity_provider.slug
         self.request.session[SESSION_ATTRIBUTES] = session_info["ava"]
 
@@ -142,28 +151,29 @@ class MetadataView(IdentityProviderMixin, djangosaml2_views.MetadataView):
 @method_decorator(csrf_exempt, name="dispatch")  # as on the ACS
 class SingleLogoutServiceView(IdentityProviderMixin, djangosaml2_views.LogoutView):
     """Logout requests and responses from the IdP. A LogoutRequest ends the local session only
-    when the IdP signed it: pysaml2 as djangosaml2 calls it accepts unsigned ones. A message
-    pysaml2 cannot read gets a clear page where djangosaml2 would answer a 500."""
+    when the IdP signed it: pysaml2 as djangosaml2 calls it accepts unsigned ones. A
+    LogoutResponse is heard only when it answers a LogoutRequest this browser sent: otherwise
+    any page could sign its visitors out with an <img>. A message pysaml2 cannot read gets a
+    clear page where djangosaml2 would answer a 500."""
 
     def do_logout_service(self, request, data, binding, *args, **kwargs):
         try:
             if "SAMLRequest" in data:
                 _, client = self.get_state_client(request)
                 validation.check_logout_request(client, data, binding)
+            elif "SAMLResponse" in data:
+                state, client = self.get_state_client(request)
+                validation.check_logout_response(client, state, data, binding)
             return self.handle_logout_message(request, data, binding, *args, **kwargs)
         except LoginRefused as refusal:
-            logger.warning("IdP %s: %s", request.identity_provider.slug, refusal)
+            logger.warning("IdP %s: %s", request.identity_provider.slug, refusal.for_the_log())
             return refusal_page(request, request.identity_provider, refusal)
 
     def handle_logout_message(self, request, data, binding, *args, **kwargs):
         try:
             return super().do_logout_service(request, data, binding, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - pysaml2 raises many kinds for bad input
-            raise LoginRefused(
-                "invalid_logout_message",
-                "The identity provider's logout message could not be read.",
-                status=400,
-            ) from exc
+            raise validation.unreadable_logout_message() from exc
 
 
 class LogoutView(djangosaml2_views.LogoutInitView):
@@ -290,6 +300,11 @@ def refusal_page(request, identity_provider, refusal, status=None):
     return render(
         request,
         "saml_idps/login_error.html",
-        {"identity_provider": identity_provider, "reason": str(refusal), "code": refusal.code},
+        {
+            "identity_provider": identity_provider,
+            "reason": str(refusal),
+            "code": refusal.code,
+            "quoted": refusal.quoted,
+        },
         status=refusal.status if status is None else status,
     )

@@ -8,13 +8,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import xmlsec
 from lxml import etree
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SamlBase
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SamlBase, saml, samlp
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor, sign_entity_descriptor
 from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.samlp import STATUS_AUTHN_FAILED
 from saml2.server import Server
 from saml2.sigver import ASSERT_XPATH, pre_encrypt_assertion, security_context
+from saml2.time_util import instant
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from saml_idps.certificates import generate_self_signed
@@ -168,11 +169,14 @@ class TestIdentityProvider:
         )
         return encode(str(response))
 
-    def error_response(self, acs_url, in_response_to, status=STATUS_AUTHN_FAILED):
+    def error_response(
+        self, acs_url, in_response_to, status=STATUS_AUTHN_FAILED, message="Cancelled by the user"
+    ):
+        """A Response with an error status (and ``message`` as its StatusMessage), signed."""
         response = self.server.create_error_response(
             in_response_to,
             acs_url,
-            (status, "Cancelled by the user"),
+            (status, message),
             sign=True,
             sign_alg=SIG_RSA_SHA256,
             digest_alg=DIGEST_SHA256,
@@ -206,6 +210,22 @@ class TestIdentityProvider:
         )[0]["location"]
         http_info = self.server.apply_binding(
             BINDING_HTTP_REDIRECT, str(response), destination, response=True
+        )
+        return dict(http_info["headers"])["Location"]
+
+    def logout_response_to(self, request_id, sls_url, sp_entity_id, sign=False):
+        """A LogoutResponse with status Success answering ``request_id``, in an HTTP-Redirect
+        binding URL to ``sls_url``: what anyone can make, unsigned, for a request never sent."""
+        request = samlp.LogoutRequest(
+            id=request_id,
+            version="2.0",
+            issue_instant=instant(),
+            issuer=saml.Issuer(text=sp_entity_id),
+            name_id=self.name_id("alice@example.com"),
+        )
+        response = self.server.create_logout_response(request, [BINDING_HTTP_REDIRECT], sign=sign)
+        http_info = self.server.apply_binding(
+            BINDING_HTTP_REDIRECT, str(response), sls_url, response=True
         )
         return dict(http_info["headers"])["Location"]
 
