@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
@@ -28,6 +29,12 @@ class GroupMappingInline(admin.TabularInline):
     model = GroupMapping
     extra = 0
     verbose_name_plural = "group mappings (values of the groups attribute -> what they grant)"
+
+    def get_readonly_fields(self, request, obj=None):
+        # Granting staff or superuser status makes whoever the IdP names so: superusers only.
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ["grants_staff", "grants_superuser"]
 
 
 class MetadataChangeInline(admin.TabularInline):
@@ -207,7 +214,7 @@ class IdentityProviderAdmin(AdminStyles, admin.ModelAdmin):
             rows,
         )
 
-    @admin.action(description="Refresh metadata now")
+    @admin.action(description="Refresh metadata now", permissions=["change"])
     def refresh_metadata(self, request, queryset):
         for identity_provider in queryset:
             result = metadata.refresh(identity_provider)
@@ -225,6 +232,23 @@ class IdentityLinkAdmin(AdminStyles, admin.ModelAdmin):
     search_fields = ["name_id", "user__username", "user__email"]
     raw_id_fields = ["user", "identity_provider"]
     readonly_fields = ["created_at", "last_login_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if request.user.is_superuser:
+            return form
+
+        class LinkingUnprivilegedOnly(form):
+            def clean_user(self):
+                user = self.cleaned_data["user"]
+                if user is not None and (user.is_staff or user.is_superuser):
+                    raise forms.ValidationError(
+                        "Only a superuser may link a staff or superuser account: whoever holds "
+                        "this NameID at the IdP would sign in as that account."
+                    )
+                return user
+
+        return LinkingUnprivilegedOnly
 
 
 @admin.register(LoginAttempt)

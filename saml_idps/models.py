@@ -5,12 +5,16 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import ProhibitNullCharactersValidator
+from django.core.validators import MaxValueValidator, ProhibitNullCharactersValidator
 from django.db import models
 from django.utils import timezone
 
 from .normalize import normalize_email
 from .presets import MAPPABLE_USER_FIELDS, default_attribute_mapping
+
+# A clock skew beyond RISKY_CLOCK_SKEW seconds is warned about; beyond MAX_CLOCK_SKEW, refused.
+RISKY_CLOCK_SKEW = 300
+MAX_CLOCK_SKEW = 600
 
 DOMAIN = re.compile(r"^(?=.{1,253}$)([\w-]{1,63}\.)+[\w-]{2,63}$")
 
@@ -170,7 +174,15 @@ class IdentityProvider(models.Model):
     clock_skew = models.PositiveIntegerField(
         "clock skew (seconds)",
         default=60,
-        help_text="Clock difference tolerated between this site and the IdP.",
+        validators=[
+            MaxValueValidator(
+                MAX_CLOCK_SKEW,
+                f"At most {MAX_CLOCK_SKEW} seconds: a larger skew keeps expired assertions "
+                "valid; fix the clocks instead.",
+            )
+        ],
+        help_text=f"Clock difference tolerated between this site and the IdP (at most "
+        f"{MAX_CLOCK_SKEW} s).",
     )
 
     # Identity policy: who this IdP may sign in, and what its assertions may change.
@@ -251,29 +263,42 @@ class IdentityProvider(models.Model):
                 }
             )
 
-    def security_warnings(self):
+    def security_warnings(self, group_mappings=None):
         """The riskier choices made for this IdP, in words for its change page."""
-        warnings = []
+        return list(self.risky_choices(group_mappings).values())
+
+    def risky_choices(self, group_mappings=None):
+        """Each riskier choice made for this IdP, by a key naming it: what a change that
+        weakens security adds. ``group_mappings`` default to the IdP's own."""
+        if group_mappings is None:
+            group_mappings = self.group_mappings.all() if self.pk else []
+        risky = {}
         if self.metadata_signature == self.MetadataSignature.INVALID:
-            warnings.append(
+            risky["metadata_signature"] = (
                 "The metadata carries a signature that does not verify: the document was "
                 "altered after it was signed. Check with the IdP's admin that it is genuine, "
                 "and pin its metadata signing certificate."
             )
         if self.allow_sha1:
-            warnings.append("SHA-1 signatures are accepted; SHA-1 is broken for signatures.")
-        if self.clock_skew > 300:
-            warnings.append(
+            risky["allow_sha1"] = "SHA-1 signatures are accepted; SHA-1 is broken for signatures."
+        if self.clock_skew > RISKY_CLOCK_SKEW:
+            risky["clock_skew"] = (
                 f"A clock skew of {self.clock_skew} s lets expired assertions in for longer."
             )
         if not self.sign_authn_requests:
-            warnings.append("AuthnRequests are not signed.")
+            risky["sign_authn_requests"] = "AuthnRequests are not signed."
         if self.allow_idp_initiated:
-            warnings.append(
+            risky["allow_idp_initiated"] = (
                 "IdP-initiated login is on: responses nobody here asked for are accepted "
                 "(each only once)."
             )
-        return warnings
+        for mapping in group_mappings:
+            for flag, status in (("grants_staff", "staff"), ("grants_superuser", "superuser")):
+                if getattr(mapping, flag):
+                    risky[f"{flag}:{mapping.value}"] = (
+                        f"The group '{mapping.value}' makes its members {status}."
+                    )
+        return risky
 
     @property
     def metadata_expired(self):

@@ -65,9 +65,11 @@ def exported(identity_provider):
     return entry
 
 
-def import_(entries):
+def import_(entries, allow_weaker_security=False):
     """Create or update the IdPs in ``entries`` (a list of exported dicts), all or nothing.
-    Returns ``[(slug, "created" | "updated" | "unchanged")]``."""
+    Returns ``[(slug, "created" | "updated" | "unchanged", weakenings)]``: the warnings, in the
+    admin's words, of every riskier choice an entry adds. Without ``allow_weaker_security``
+    an entry adding any is refused."""
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise TransferError("The file must hold a JSON list of identity providers.")
     results, problems = [], []
@@ -75,9 +77,16 @@ def import_(entries):
         for number, entry in enumerate(entries, start=1):
             slug = entry.get("slug", f"entry {number}")
             try:
-                results.append((slug, import_one(entry)))
+                outcome, weakenings = import_one(entry)
             except TransferError as error:
                 problems.append(f"{slug}: {error}")
+                continue
+            if weakenings and not allow_weaker_security:
+                problems.append(
+                    f"{slug}: would weaken security ({' '.join(weakenings)}) Run again with "
+                    "--allow-weaker-security to apply it."
+                )
+            results.append((slug, outcome, weakenings))
         if problems:
             transaction.set_rollback(True)
             raise TransferError("\n".join(problems))
@@ -85,16 +94,21 @@ def import_(entries):
 
 
 def import_one(entry):
+    """``(outcome, weakenings)`` of applying ``entry`` (see import_)."""
     existing = IdentityProvider.objects.filter(slug=entry.get("slug")).first()
     if existing is not None and exported(existing) == normalized(entry, existing):
-        return "unchanged"
+        return "unchanged", []
+    # A new IdP is judged against the model's defaults.
+    before = (existing or IdentityProvider()).risky_choices(None if existing else [])
     form = SettingsForm(data=form_data(entry, existing), instance=existing)
     if not form.is_valid():
         raise TransferError(errors_as_text(form.errors))
     identity_provider = form.save()
     replace_domains(identity_provider, entry.get("email_domains", []))
     replace_group_mappings(identity_provider, entry.get("group_mappings", []))
-    return "created" if existing is None else "updated"
+    after = identity_provider.risky_choices()
+    weakenings = [warning for key, warning in after.items() if key not in before]
+    return "created" if existing is None else "updated", weakenings
 
 
 def form_data(entry, existing):

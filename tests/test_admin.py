@@ -4,9 +4,10 @@ import tempfile
 from unittest import mock
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import TestCase, override_settings
 
-from saml_idps.models import IdentityProvider, MetadataChange
+from saml_idps.models import GroupMapping, IdentityLink, IdentityProvider, MetadataChange
 
 from .fixtures import (
     MetadataServer,
@@ -231,3 +232,93 @@ class AdminRegistrationTests(TestCase):
         row.refresh_from_db()
         self.assertFalse(row.enabled)
         self.assertEqual(row.entity_id, self.idp.entity_id)
+
+
+class PrivilegeTests(TestCase):
+    """What staff without superuser status can and cannot do with IdPs, links and mappings."""
+
+    def setUp(self):
+        self.idp = shared_idp("idp-a")
+        self.row = register(self.idp, "okta", metadata_url="https://unreachable.invalid/m")
+        self.staff = get_user_model().objects.create_user("staff", is_staff=True)
+
+    def allow(self, *codenames):
+        self.staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+        self.client.force_login(self.staff)
+
+    def test_view_only_staff_cannot_run_the_refresh_action(self):
+        self.allow("view_identityprovider")
+        listing = self.client.get("/admin/saml_idps/identityprovider/")
+        self.assertNotContains(listing, "refresh_metadata")
+        self.client.post(
+            "/admin/saml_idps/identityprovider/",
+            {"action": "refresh_metadata", "_selected_action": [self.row.pk]},
+        )
+        self.row.refresh_from_db()
+        self.assertEqual(self.row.last_error, "")  # no fetch was tried
+
+    def test_staff_with_change_permission_can_run_it(self):
+        self.allow("view_identityprovider", "change_identityprovider")
+        self.client.post(
+            "/admin/saml_idps/identityprovider/",
+            {"action": "refresh_metadata", "_selected_action": [self.row.pk]},
+        )
+        self.row.refresh_from_db()
+        self.assertIn("could not be resolved", self.row.last_error)
+
+    def test_a_non_superuser_cannot_link_a_privileged_account(self):
+        self.allow("add_identitylink", "view_identitylink")
+        for privileged in [
+            get_user_model().objects.create_superuser("root", "root@example.com", "pw"),
+            get_user_model().objects.create_user("ops", is_staff=True),
+        ]:
+            with self.subTest(user=privileged.username):
+                response = self.client.post(
+                    "/admin/saml_idps/identitylink/add/",
+                    {
+                        "identity_provider": self.row.pk,
+                        "name_id": f"{privileged.username}@attacker.example",
+                        "user": privileged.pk,
+                    },
+                )
+                self.assertContains(response, "Only a superuser may link")
+        self.assertFalse(IdentityLink.objects.exists())
+
+    def test_a_non_superuser_can_link_an_ordinary_account(self):
+        self.allow("add_identitylink", "view_identitylink")
+        ordinary = get_user_model().objects.create_user("carol")
+        response = self.client.post(
+            "/admin/saml_idps/identitylink/add/",
+            {"identity_provider": self.row.pk, "name_id": "carol@example.com", "user": ordinary.pk},
+        )
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(IdentityLink.objects.get().user, ordinary)
+
+    def test_a_non_superuser_cannot_grant_staff_or_superuser_through_a_mapping(self):
+        self.allow("view_identityprovider", "change_identityprovider", "add_groupmapping")
+        data = admin_change_data(self.row)
+        data.update(
+            {
+                "group_mappings-TOTAL_FORMS": "1",
+                "group_mappings-0-value": "Admins",
+                "group_mappings-0-grants_superuser": "on",
+                "group_mappings-0-grants_staff": "on",
+            }
+        )
+        self.client.post(f"/admin/saml_idps/identityprovider/{self.row.pk}/change/", data)
+        self.assertFalse(
+            GroupMapping.objects.filter(grants_superuser=True).exists()
+            or GroupMapping.objects.filter(grants_staff=True).exists()
+        )
+        page = self.client.get(f"/admin/saml_idps/identityprovider/{self.row.pk}/change/")
+        self.assertNotContains(page, 'name="group_mappings-__prefix__-grants_superuser"')
+
+    def test_a_clock_skew_beyond_ten_minutes_is_a_form_error(self):
+        self.client.force_login(
+            get_user_model().objects.create_superuser("admin", "a@example.com", "pw")
+        )
+        response = self.client.post(
+            f"/admin/saml_idps/identityprovider/{self.row.pk}/change/",
+            admin_change_data(self.row, clock_skew="601"),
+        )
+        self.assertContains(response, "At most 600 seconds")

@@ -151,7 +151,11 @@ class ExportImportTests(TestCase):
 
     def test_import_into_an_empty_site_recreates_the_idp(self):
         IdentityProvider.objects.all().delete()
-        self.assertIn("okta: created", self.import_file(self.exported))
+        # SHA-1 is a riskier choice than a new IdP's defaults: it takes the flag.
+        self.assertIn(
+            "okta: created",
+            run("import", write(self.exported), "--allow-weaker-security"),
+        )
         row = IdentityProvider.objects.get()
         self.assertTrue(row.allow_sha1)
         self.assertEqual(list(row.email_domains.values_list("domain", flat=True)), ["acme.com"])
@@ -243,6 +247,64 @@ class ExportImportTests(TestCase):
         self.import_file(json.dumps(entries))
         entries[0]["metadata_signing_certificate"] = "  " + idp.certificate_pem + "\n\n"
         self.assertIn("okta: unchanged", self.import_file(json.dumps(entries)))
+
+    def import_weakening(self, change, *flags):
+        entries = json.loads(self.exported)
+        change(entries[0])
+        errors = io.StringIO()
+        call_command(
+            "saml_idps",
+            "import",
+            write(json.dumps(entries)),
+            *flags,
+            stdout=io.StringIO(),
+            stderr=errors,
+        )
+        return errors.getvalue()
+
+    def test_every_weakening_change_is_refused_without_the_flag_naming_it(self):
+        weakenings = {
+            "clock skew of 400 s": lambda e: e.update(clock_skew=400),
+            "AuthnRequests are not signed": lambda e: e.update(sign_authn_requests=False),
+            "makes its members superuser": lambda e: e["group_mappings"].append(
+                {"value": "Admins", "group": None, "grants_superuser": True}
+            ),
+            "makes its members staff": lambda e: e["group_mappings"].append(
+                {"value": "Ops", "group": None, "grants_staff": True}
+            ),
+        }
+        IdentityProvider.objects.filter(pk=self.row.pk).update(allow_idp_initiated=False)
+        self.exported = run("export")
+        weakenings["IdP-initiated login is on"] = lambda e: e.update(allow_idp_initiated=True)
+        before = IdentityProvider.objects.values().get()
+        for warning, change in weakenings.items():
+            with (
+                self.subTest(warning=warning),
+                self.assertRaisesMessage(CommandError, "--allow-weaker-security") as refused,
+            ):
+                self.import_weakening(change)
+            self.assertIn(warning, str(refused.exception))
+        self.assertEqual(IdentityProvider.objects.values().get(), before)
+
+    def test_sha1_on_an_idp_that_did_not_allow_it_is_a_weakening(self):
+        IdentityProvider.objects.filter(pk=self.row.pk).update(allow_sha1=False)
+        self.exported = run("export")
+        with self.assertRaisesMessage(CommandError, "SHA-1 signatures are accepted"):
+            self.import_weakening(lambda e: e.update(allow_sha1=True))
+
+    def test_with_the_flag_a_weakening_is_applied_and_its_warning_printed(self):
+        warnings = self.import_weakening(
+            lambda e: e.update(sign_authn_requests=False), "--allow-weaker-security"
+        )
+        self.assertIn("okta: weaker security: AuthnRequests are not signed.", warnings)
+        self.assertFalse(IdentityProvider.objects.get().sign_authn_requests)
+
+    def test_a_clock_skew_beyond_ten_minutes_is_refused(self):
+        with self.assertRaisesMessage(CommandError, "At most 600 seconds"):
+            self.import_weakening(
+                lambda e: e.update(clock_skew=10 * 365 * 24 * 3600), "--allow-weaker-security"
+            )
+        self.assertEqual(IdentityProvider.objects.get().clock_skew, 60)
 
     def test_a_file_that_is_not_a_list_is_refused(self):
         with self.assertRaisesMessage(CommandError, "JSON list of identity providers"):

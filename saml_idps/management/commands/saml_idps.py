@@ -51,6 +51,12 @@ class Command(BaseCommand):
         export.add_argument("slugs", nargs="*", metavar="SLUG")
         load = commands.add_parser("import", help="create or update IdPs from exported JSON")
         load.add_argument("file", type=Path)
+        load.add_argument(
+            "--allow-weaker-security",
+            action="store_true",
+            help="apply entries that add a riskier choice (SHA-1, a large clock skew, unsigned "
+            "AuthnRequests, IdP-initiated login, a group granting staff or superuser)",
+        )
 
     def handle(self, action, **options):
         getattr(self, f"handle_{action}")(**options)
@@ -134,17 +140,19 @@ class Command(BaseCommand):
             identity_providers = identity_providers.filter(slug__in=slugs)
         self.stdout.write(json.dumps(transfer.export(identity_providers), indent=2))
 
-    def handle_import(self, file, **options):
+    def handle_import(self, file, allow_weaker_security, **options):
         try:
             entries = json.loads(read(file))
         except json.JSONDecodeError as error:
             raise CommandError(f"{file} is not valid JSON: {error}") from error
         try:
-            results = transfer.import_(entries)
+            results = transfer.import_(entries, allow_weaker_security)
         except transfer.TransferError as error:
             raise CommandError(f"Nothing was imported:\n{error}") from error
-        for slug, outcome in results:
+        for slug, outcome, weakenings in results:
             self.stdout.write(f"{slug}: {outcome}")
+            for warning in weakenings:
+                self.stderr.write(self.style.WARNING(f"  {slug}: weaker security: {warning}"))
 
 
 def identity_provider(slug):
