@@ -3,6 +3,7 @@ servers run as processes of their own. In CI they must be there: no skipping."""
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -140,3 +141,48 @@ class AppServer:
 
     def log_text(self):
         return Path(self.log.name).read_text()
+
+
+class SiteOnSqlite:
+    """The site under gunicorn (``workers`` processes) on a SQLite file of its own, with
+    ``idp`` registered as slug ``idp-a`` and trusting our SP metadata: the embedded default
+    as it runs, for tests that post from many threads at once."""
+
+    PUBLIC_URL = "http://sso.example.test"
+    ACS_URL = f"{PUBLIC_URL}/saml/idp-a/acs/"
+    SP_ENTITY_ID = f"{PUBLIC_URL}/saml/idp-a/metadata/"
+
+    def __init__(self, test_case, idp, workers=2):
+        folder = Path(tempfile.mkdtemp(prefix="site-on-sqlite-"))
+        self.database = folder / "db.sqlite3"
+        self.environment = production_environment(f"sqlite:///{self.database}", "", self.PUBLIC_URL)
+        self.manage("migrate", "-v", "0")
+        metadata_file = folder / "idp.xml"
+        metadata_file.write_text(idp.metadata_xml)
+        self.manage("saml_idps", "add", "idp-a", "--metadata-file", str(metadata_file))
+        self.server = AppServer(self.environment, workers=workers)
+        test_case.addCleanup(self.server.stop)
+        idp.trust(requests.get(f"{self.server.url}/saml/idp-a/metadata/", timeout=10).text)
+
+    def manage(self, *arguments):
+        subprocess.run(
+            [sys.executable, "manage.py", *arguments],
+            cwd=ROOT,
+            env={**os.environ, **self.environment},
+            check=True,
+            capture_output=True,
+        )
+
+    def post_response(self, saml_response, relay_state=""):
+        return requests.post(
+            f"{self.server.url}/saml/idp-a/acs/",
+            data={"SAMLResponse": saml_response, "RelayState": relay_state},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    def linked_name_ids(self):
+        with sqlite3.connect(self.database) as database:
+            return [
+                row[0] for row in database.execute("SELECT name_id FROM saml_idps_identitylink")
+            ]
