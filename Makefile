@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: run test
+.PHONY: run test mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) manage.py test --noinput
+
+# Mutation testing of the security modules (pyproject's [tool.mutmut]); not part of make test.
+# About half an hour on 2 cores; the summary of the last run is in docs/mutation-testing.md.
+mutation: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet -r requirements-mutation.txt
+	DEBUG=1 DEMO_IDP=1 $(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results

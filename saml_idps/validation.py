@@ -101,13 +101,7 @@ def check_raw_response(saml_response, identity_provider):
     ]
     status = root.find(f"{{{NS_SAMLP}}}Status/{{{NS_SAMLP}}}StatusCode")
     succeeded = status is not None and status.get("Value") == STATUS_SUCCESS
-    # A success carries exactly one assertion; a failure (cancelled, denied) carries none.
-    if len(assertions) != (1 if succeeded else 0):
-        raise LoginRefused(
-            "assertion_count",
-            f"The response holds {len(assertions)} assertions; exactly one is accepted.",
-            status=400,
-        )
+    check_assertion_count(assertions, succeeded)
     if (
         succeeded
         and identity_provider.require_encryption
@@ -121,6 +115,17 @@ def check_raw_response(saml_response, identity_provider):
         )
     check_algorithms(root, identity_provider)
     return bool(assertions) and assertions[0].tag == f"{{{NS_SAML}}}EncryptedAssertion"
+
+
+def check_assertion_count(assertions, succeeded):
+    """A success carries exactly one assertion, a failure (cancelled, denied) none: every XML
+    signature wrapping attack adds one, and this refuses it before the heavy parse."""
+    if len(assertions) != (1 if succeeded else 0):
+        raise LoginRefused(
+            "assertion_count",
+            f"The response holds {len(assertions)} assertions; exactly one is accepted.",
+            status=400,
+        )
 
 
 def check_decrypted_algorithms(response, identity_provider):

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client, TestCase
 
 from saml_idps import metadata
-from saml_idps.models import IdentityProvider
+from saml_idps.models import IdentityProvider, LoginAttempt
 
 from .idp import TestIdentityProvider
 
@@ -117,10 +117,15 @@ class SamlTestCase(TestCase):
         saml_response, relay_state = idp.answer(self.start_login(slug, query), **kwargs)
         return self.post_response(slug, saml_response, relay_state)
 
-    def assertRefused(self, response, reason_fragment=""):
+    def assertRefused(self, response, code, fragment=None):
+        """A 4xx refusal page naming reason ``code`` (and saying ``fragment``), the same code
+        in the audit log, and nobody signed in."""
         self.assertGreaterEqual(response.status_code, 400)
         self.assertLess(response.status_code, 500)
-        self.assertContains(response, reason_fragment, status_code=response.status_code)
+        self.assertContains(response, f"<code>{code}</code>", status_code=response.status_code)
+        if fragment is not None:
+            self.assertContains(response, fragment, status_code=response.status_code)
+        self.assertEqual(LoginAttempt.objects.latest("pk").reason, code)
         self.assertNotIn("_auth_user_id", self.client.session)
 
     def assertSignedIn(self, response, user=None):

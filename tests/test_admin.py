@@ -165,10 +165,13 @@ class AdminRegistrationTests(TestCase):
         self.assertFormError(response, "Could not fetch the metadata")
 
     def test_non_xml_is_a_form_error(self):
-        for path in ["/not-xml", "/html"]:
+        for path, message in [
+            ("/not-xml", "The document is not well-formed XML"),
+            ("/html", "The document is not SAML 2.0 metadata (no EntityDescriptor)."),
+        ]:
             with self.subTest(path=path):
                 response = self.add(slug="x", name="X", metadata_url=self.server.url(path))
-                self.assertFormError(response, "not")
+                self.assertFormError(response, message)
 
     def test_metadata_without_an_idp_descriptor_is_a_form_error(self):
         response = self.add(slug="x", name="X", metadata_url=self.server.url("/sp"))

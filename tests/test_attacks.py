@@ -5,6 +5,7 @@ import base64
 import copy
 import zlib
 from datetime import timedelta
+from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib.auth import get_user_model
@@ -13,6 +14,7 @@ from django.utils import timezone
 from lxml import etree
 from saml2.xmldsig import DIGEST_MD5, DIGEST_SHA1, SIG_RSA_MD5, SIG_RSA_SHA1
 
+from saml_idps import validation
 from saml_idps.models import LoginAttempt
 
 from .attacks import all_of, assertion_of, encode, first, signed, tree
@@ -277,6 +279,21 @@ class XmlSignatureWrappingTests(AttackTestCase):
             original.remove(old_signature)
         holder.append(original)
         self.assertAttackRefused(encode(root), "assertion_count")
+
+
+class XmlSignatureWrappingBehindTheCountTests(XmlSignatureWrappingTests):
+    """XSW1-XSW8 again with the raw assertion count check removed: the signature checks behind
+    it (pysaml2's ID pinning, the in-process backend's constraints) refuse every one too, so
+    the count is a cheap first stop, not the only one."""
+
+    def assertAttackRefused(self, saml_response, code, relay_state="", reason=""):
+        with mock.patch.object(validation, "check_assertion_count"):
+            response = self.post_response("idp-a", saml_response, relay_state)
+        self.assertGreaterEqual(response.status_code, 400)
+        self.assertLess(response.status_code, 500)
+        self.assertNotIn("_auth_user_id", self.client.session)
+        self.assertFalse(get_user_model().objects.exists())
+        self.assertNotEqual(LoginAttempt.objects.latest("pk").reason, "assertion_count")
 
 
 class ConditionsTests(AttackTestCase):

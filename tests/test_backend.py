@@ -2,6 +2,8 @@
 
 from django.contrib.auth import get_user_model
 
+from saml_idps.backends import resolve_user
+from saml_idps.exceptions import LoginRefused
 from saml_idps.models import IdentityLink
 
 from .fixtures import SamlTestCase
@@ -69,7 +71,9 @@ class IdentityLinkingTests(SamlTestCase):
             identity_provider=self.row_a, name_id="dave@example.com", user=inactive
         )
         self.assertRefused(
-            self.idp_initiated(self.idp_a, "idp-a", name_id="dave@example.com"), "inactive"
+            self.idp_initiated(self.idp_a, "idp-a", name_id="dave@example.com"),
+            "inactive_user",
+            "deactivated",
         )
 
 
@@ -123,3 +127,16 @@ class AttributeTests(SamlTestCase):
         user = self.assertSignedIn(self.idp_initiated(self.idp_a, "idp-a", attributes=attributes))
         self.assertEqual(len(user.first_name), 150)
         self.assertEqual(user.email, "")
+
+
+class BackendIssuerTests(SamlTestCase):
+    """The backend checks the issuer itself, though the ACS's check (validation.check_issuers)
+    runs first: a login reaching the backend another way must not slip through."""
+
+    def test_an_assertion_issued_by_another_idp_is_refused_by_the_backend(self):
+        with self.assertRaisesMessage(LoginRefused, "was not issued by IdP") as refused:
+            resolve_user(
+                self.row_a, "alice@example.com", "alice@example.com", self.row_b.entity_id, True
+            )
+        self.assertEqual(refused.exception.code, "issuer_mismatch")
+        self.assertFalse(User.objects.exists())

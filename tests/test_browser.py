@@ -39,8 +39,17 @@ class BrowserFlowTests(BrowserTestCase):
 
     def test_sign_out_ends_the_session_here_and_at_the_idp(self):
         self.sign_in_as("Alice Anderson")
-        self.page.get_by_role("button", name="Sign out").click()
+        # The browser goes through the demo IdP's single logout, which answers with a
+        # LogoutResponse our SLS accepts, and only then lands on the home page.
+        with (
+            self.page.expect_response("**/demo-idp/demo/slo/?SAMLRequest=*") as at_the_idp,
+            self.page.expect_response("**/saml/demo/sls/?SAMLResponse=*") as back_here,
+        ):
+            self.page.get_by_role("button", name="Sign out").click()
+        self.assertEqual(at_the_idp.value.status, 302)
+        self.assertEqual(back_here.value.status, 302)
         self.page.wait_for_url(f"{self.live_server_url}/")
+        expect(self.page.locator(".messages")).to_have_text("You are signed out.")
         expect(self.page.get_by_role("heading", name="Sign in")).to_be_visible()
         self.open("/user/")
         self.page.wait_for_url(f"{self.live_server_url}/?next=/user/")

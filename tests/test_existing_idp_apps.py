@@ -74,7 +74,9 @@ class OktaGuideAppTests(SamlTestCase):
         )
         # pysaml2 checks the audience (against the configured entity ID) before our own check.
         self.assertRefused(
-            self.post_to_guide_url(saml_response), "AudienceRestrictions conditions not satisfied"
+            self.post_to_guide_url(saml_response),
+            "invalid_response",
+            "AudienceRestrictions conditions not satisfied",
         )
 
     def test_a_response_addressed_to_the_default_acs_is_refused(self):

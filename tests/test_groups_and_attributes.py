@@ -84,8 +84,53 @@ class GroupMappingTests(SamlTestCase):
         self.assertFalse(self.sign_in("Engineering").is_staff)
 
     def test_a_mapping_must_grant_something(self):
-        with self.assertRaises(ValidationError):
+        with self.assertRaisesMessage(ValidationError, "Choose a group, or staff or superuser"):
             GroupMapping(identity_provider=self.row_a, value="x").full_clean()
+
+
+class PrivilegedMappingTests(SamlTestCase):
+    """Staff and superuser status go to the members of the mapped group, and to no one else."""
+
+    def setUp(self):
+        super().setUp()
+        GroupMapping.objects.create(
+            identity_provider=self.row_a, value="Admins", grants_superuser=True
+        )
+        GroupMapping.objects.create(identity_provider=self.row_a, value="Ops", grants_staff=True)
+
+    def sign_in(self, name_id, *groups):
+        self.client.logout()
+        attributes = {"Email": [name_id], "groups": list(groups)}
+        response = self.idp_initiated(self.idp_a, "idp-a", name_id=name_id, attributes=attributes)
+        return self.assertSignedIn(response)
+
+    def test_a_superuser_mapping_makes_only_its_members_superuser(self):
+        member = self.sign_in("root@example.com", "Admins")
+        other = self.sign_in("bob@example.com", "Engineering", "Everyone")
+        self.assertEqual((member.is_superuser, member.is_staff), (True, False))
+        self.assertEqual((other.is_superuser, other.is_staff), (False, False))
+
+    def test_a_staff_mapping_makes_only_its_members_staff(self):
+        member = self.sign_in("ops@example.com", "Ops")
+        other = self.sign_in("bob@example.com", "Engineering")
+        self.assertEqual((member.is_staff, member.is_superuser), (True, False))
+        self.assertEqual((other.is_staff, other.is_superuser), (False, False))
+
+    def test_superuser_status_is_taken_back_once_not_asserted_with_removal_chosen(self):
+        self.row_a.remove_unasserted_groups = True
+        self.row_a.save()
+        self.assertTrue(self.sign_in("root@example.com", "Admins").is_superuser)
+        self.assertFalse(self.sign_in("root@example.com", "Everyone").is_superuser)
+
+    def test_superuser_status_stays_without_removal_chosen(self):
+        self.assertTrue(self.sign_in("root@example.com", "Admins").is_superuser)
+        self.assertTrue(self.sign_in("root@example.com", "Everyone").is_superuser)
+
+    def test_a_superuser_mapping_of_another_idp_grants_nothing(self):
+        GroupMapping.objects.filter(identity_provider=self.row_a).update(
+            identity_provider=self.row_b
+        )
+        self.assertFalse(self.sign_in("root@example.com", "Admins").is_superuser)
 
 
 class AttributeMappingTests(SamlTestCase):

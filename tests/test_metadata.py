@@ -1,5 +1,6 @@
 """What saml_idps.metadata accepts as IdP metadata and which URLs it will fetch."""
 
+import ipaddress
 import socket
 import ssl
 import tempfile
@@ -185,17 +186,28 @@ class CheckUrlTests(SimpleTestCase):
             with self.subTest(url=url), self.assertRaisesMessage(MetadataError, fragment):
                 metadata.check_url(url)
 
-    def test_public_https_url_is_allowed(self):
-        metadata.check_url("https://93.184.215.14/metadata")
-        metadata.check_url("https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/metadata")
+    def test_public_https_url_is_allowed_and_resolved_to_its_address(self):
+        self.assertEqual(
+            metadata.check_url("https://93.184.215.14/metadata"),
+            ("93.184.215.14", ipaddress.ip_address("93.184.215.14")),
+        )
+        v6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
+        self.assertEqual(
+            metadata.check_url(f"https://[{v6}]/metadata")[1], ipaddress.ip_address(v6)
+        )
 
     @override_settings(SAML_IDPS_METADATA_ALLOW_INSECURE=True)
     def test_insecure_setting_allows_http_and_loopback(self):
-        metadata.check_url("http://127.0.0.1:8000/metadata")
+        self.assertEqual(
+            metadata.check_url("http://127.0.0.1:8000/metadata")[1],
+            ipaddress.ip_address("127.0.0.1"),
+        )
 
     @override_settings(DEBUG=True)
     def test_debug_allows_http_and_loopback(self):
-        metadata.check_url("http://localhost:8000/metadata")
+        hostname, address = metadata.check_url("http://localhost:8000/metadata")
+        self.assertEqual(hostname, "localhost")
+        self.assertTrue(address.is_loopback)
 
 
 def fake_dns(answers):

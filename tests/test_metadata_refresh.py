@@ -199,7 +199,9 @@ class RefreshTests(SamlTestCase):
         result = metadata.refresh(self.row_a)
         self.assertIn("Signing certificate removed: CN=idp-a", result.detail)
         self.assertRefused(
-            self.idp_initiated(self.idp_a, "idp-a"), "signature could not be verified"
+            self.idp_initiated(self.idp_a, "idp-a"),
+            "signature_invalid",
+            "signature could not be verified",
         )
 
     def test_cache_duration_sets_the_next_refresh(self):
