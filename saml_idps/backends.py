@@ -2,24 +2,21 @@
 the assertion may change about them."""
 
 import logging
-import re
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djangosaml2.backends import Saml2Backend
 
 from .config import identity_provider_for
-from .exceptions import LoginRefused, untrusted
-from .models import IdentityLink, IdentityProvider, ProtectedGroup
+from .exceptions import LoginRefused
+from .models import IdentityProvider
 from .normalize import normalize, normalize_email, normalize_name_id
+from .policy import identity_policy
 
 logger = logging.getLogger(__name__)
 
-USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
 # Where a refusal's reason waits for the ACS view: Django's authenticate() swallows the
 # PermissionDenied a backend raises, and with it the reason.
 REQUEST_REFUSAL = "saml_idps_refusal"
@@ -28,15 +25,8 @@ ONE_MINUTE = timedelta(minutes=1)
 
 
 class SamlIdentityBackend(Saml2Backend):
-    """Signs in the user linked to the assertion's (IdP, NameID), following the IdP's policy.
-
-    - A user is found by the link (IdP, NameID), never by an asserted username or email.
-    - Without a link, an IdP with email domains may link an existing account with the asserted
-      email only if the email is in its domains and the account is unprivileged: not staff,
-      not superuser, no usable password, not linked to any IdP. Otherwise an admin links it.
-    - With create_users on, a first login creates a user with a unique username.
-    - Staff and superuser status come only from the IdP's explicit group mappings.
-    """
+    """djangosaml2's backend, asking the identity policy (policy.py, SAML_IDPS_POLICY) whom an
+    assertion signs in and what it may change about them."""
 
     def authenticate(self, request, session_info=None, attribute_mapping=None, **kwargs):
         if session_info is None or request is None:
@@ -47,7 +37,7 @@ class SamlIdentityBackend(Saml2Backend):
             request, session_info=session_info, attribute_mapping=attribute_mapping, **kwargs
         )
         if user is not None:
-            apply_group_mappings(
+            identity_policy().apply_group_mappings(
                 identity_provider, user, self.clean_attributes(session_info["ava"], "")
             )
         return user
@@ -82,12 +72,12 @@ class SamlIdentityBackend(Saml2Backend):
         or ``(None, False)`` with the reason left on the request for the ACS page."""
         identity_provider = identity_provider_for(request)
         try:
-            return resolve_user(
+            return identity_policy().user_for(
                 identity_provider,
                 user_lookup_value,
                 asserted_email(attributes, attribute_mapping),
                 idp_entityid,
-                create_unknown_user and identity_provider.create_users,
+                create_unknown_user,
             )
         except LoginRefused as refusal:
             setattr(request, REQUEST_REFUSAL, refusal)
@@ -112,115 +102,6 @@ class SamlIdentityBackend(Saml2Backend):
         return super().save_user(user, *args, **kwargs)
 
 
-def resolve_user(identity_provider, name_id, email, issuer, may_create):
-    """The linking policy (see SamlIdentityBackend). Raises LoginRefused."""
-    name = identity_provider.name
-    if issuer != identity_provider.entity_id:
-        raise LoginRefused("issuer_mismatch", f"The assertion was not issued by IdP '{name}'.")
-    link = linked(identity_provider, name_id)
-    if link is not None:
-        if not link.user.is_active:
-            raise LoginRefused(
-                "inactive_user",
-                "Your account here has been deactivated, so you cannot sign in. Ask an admin "
-                "to reactivate it.",
-            )
-        return link.user, False
-
-    domains = set(identity_provider.email_domains.values_list("domain", flat=True))
-    if domains:
-        domain = email.rpartition("@")[2]
-        if domain not in domains:
-            raise LoginRefused(
-                "email_domain_not_allowed",
-                f"IdP '{name}' may only sign in people with an email address at "
-                f"{', '.join(sorted(domains))}"
-                + (f"; it asserted one at {domain}." if email else "; it asserted none."),
-            )
-        existing = list(get_user_model()._default_manager.filter(email__iexact=email)[:2])
-        if existing:
-            if len(existing) > 1 or not may_link_automatically(existing[0]):
-                raise LoginRefused(
-                    "link_requires_admin",
-                    f"An account with the email {email} already exists here. It is not linked "
-                    f"to IdP '{name}' automatically; an admin can link it in the admin "
-                    "(Identity links).",
-                )
-            return link_user(identity_provider, name_id, existing[0]), False
-
-    if not may_create:
-        raise LoginRefused(
-            "provisioning_disabled",
-            f"No account here is linked to your identity at IdP '{name}', and that IdP does "
-            "not create accounts. Ask an admin to create or link yours.",
-        )
-    return create_user(identity_provider, name_id, email), True
-
-
-def may_link_automatically(user):
-    """Only accounts nobody could already be using with more rights or another way in."""
-    return (
-        user.is_active
-        and not user.is_staff
-        and not user.is_superuser
-        and not user.has_usable_password()
-        and not user.saml_identities.exists()
-    )
-
-
-def linked(identity_provider, name_id):
-    try:
-        link = IdentityLink.objects.select_related("user").get(
-            identity_provider=identity_provider, name_id=name_id
-        )
-    except IdentityLink.DoesNotExist:
-        return None
-    IdentityLink.objects.filter(pk=link.pk).update(last_login_at=timezone.now())
-    return link
-
-
-def link_user(identity_provider, name_id, user):
-    IdentityLink.objects.create(
-        identity_provider=identity_provider,
-        name_id=name_id,
-        user=user,
-        last_login_at=timezone.now(),
-    )
-    logger.info(
-        "Linked %s at IdP %s to the existing user %s", untrusted(name_id), identity_provider, user
-    )
-    return user
-
-
-# Concurrent first logins can pick the same free username; each retry sees the winner's row.
-USERNAME_ATTEMPTS = 5
-
-
-def create_user(identity_provider, name_id, email):
-    for _ in range(USERNAME_ATTEMPTS):
-        try:
-            with transaction.atomic():
-                user = get_user_model()(username=unique_username(email or name_id))
-                user.set_unusable_password()
-                user.save()
-                link_user(identity_provider, name_id, user)
-        except IntegrityError:
-            # A concurrent first login of the same subject created the link first, or someone
-            # else's took the username.
-            link = linked(identity_provider, name_id)
-            if link is not None:
-                return link.user
-            continue
-        logger.info("Created user %s for %s at IdP %s", user, untrusted(name_id), identity_provider)
-        return user
-    raise LoginRefused(
-        "account_conflict",
-        "Your account could not be created because other sign-ins were creating accounts of "
-        "the same name at the same moment. Please sign in again.",
-        status=409,
-    )
-
-
 def asserted_email(attributes, attribute_mapping):
     """The email the assertion gives, by the IdP's mapping (the last mapped one wins)."""
     emails = [
@@ -229,58 +110,6 @@ def asserted_email(attributes, attribute_mapping):
         if "email" in fields and (values := attributes.get(attribute))
     ]
     return normalize_email(emails[-1]) if emails else ""
-
-
-def unique_username(base):
-    """A username no one has yet, made of ``base`` (an email or a NameID)."""
-    user_model = get_user_model()
-    max_length = user_model._meta.get_field(user_model.USERNAME_FIELD).max_length
-    base = USERNAME_UNSAFE.sub("", normalize(base).lower())[: max_length - 6] or "user"
-    candidate, suffix = base, 1
-    while user_model._default_manager.filter(
-        **{f"{user_model.USERNAME_FIELD}__iexact": candidate}
-    ).exists():
-        suffix += 1
-        candidate = f"{base}{suffix}"
-    return candidate
-
-
-def apply_group_mappings(identity_provider, user, attributes):
-    """Grant what the IdP's group mappings grant for the asserted groups; with
-    remove_unasserted_groups, take back mapped groups (never protected ones) and mapped
-    statuses the assertion no longer grants."""
-    asserted = {v.casefold() for v in attributes.get(identity_provider.groups_attribute, [])}
-    if not asserted and not identity_provider.remove_unasserted_groups:
-        return  # nothing to grant, nothing to take back: the mappings need not be read
-    mappings = list(identity_provider.group_mappings.select_related("group"))
-    if not mappings:
-        return
-    granted = [m for m in mappings if normalize(m.value).casefold() in asserted]
-    granted_groups = {m.group for m in granted if m.group}
-    user.groups.add(*granted_groups)
-    flags = {"is_staff": "grants_staff", "is_superuser": "grants_superuser"}
-    changed = []
-    for flag, grant in flags.items():
-        if any(getattr(m, grant) for m in granted) and not getattr(user, flag):
-            setattr(user, flag, True)
-            changed.append(flag)
-    if identity_provider.remove_unasserted_groups:
-        protected = set(ProtectedGroup.objects.values_list("group_id", flat=True))
-        user.groups.remove(
-            *(
-                m.group
-                for m in mappings
-                if m.group and m.group not in granted_groups and m.group.pk not in protected
-            )
-        )
-        for flag, grant in flags.items():
-            managed = any(getattr(m, grant) for m in mappings)
-            if managed and not any(getattr(m, grant) for m in granted) and getattr(user, flag):
-                setattr(user, flag, False)
-                changed.append(flag)
-    if changed:
-        user.save(update_fields=changed)
-        logger.info("IdP %s group mappings changed %s of %s", identity_provider, changed, user)
 
 
 def remember_last_assertion(identity_provider, attributes):

@@ -1,5 +1,8 @@
 """The settings saml_idps reads, with their defaults. Every one is optional.
 
+SAML_IDPS_POLICY
+    Dotted path of the IdentityPolicy class (policy.py) that decides who signs in and what they
+    become ("saml_idps.policy.IdentityPolicy"); subclass it to change one decision.
 SAML_IDPS_BASE_URL
     Scheme and host under which the SP's URLs are published (``https://sso.example.com``).
     ``None`` builds them from the request's host, which ``ALLOWED_HOSTS`` guards.
@@ -42,6 +45,7 @@ SAML_IDPS_CERTIFICATE_WARNING_DAYS
 from django.conf import settings
 
 DEFAULTS = {
+    "POLICY": "saml_idps.policy.IdentityPolicy",
     "BASE_URL": None,
     "SP_KEY_FILE": None,
     "SP_CERT_FILE": None,

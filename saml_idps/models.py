@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from .normalize import normalize_email
-from .presets import MAPPABLE_USER_FIELDS, default_attribute_mapping
+from .presets import default_attribute_mapping
 
 # A clock skew beyond RISKY_CLOCK_SKEW seconds is warned about; beyond MAX_CLOCK_SKEW, refused.
 RISKY_CLOCK_SKEW = 300
@@ -254,12 +254,15 @@ class IdentityProvider(models.Model):
             raise ValidationError(
                 {"attribute_mapping": 'Write an object of lists: {"FirstName": ["first_name"]}.'}
             )
-        refused = {f for fields in mapping.values() for f in fields} - set(MAPPABLE_USER_FIELDS)
+        from .policy import identity_policy  # the policy reads these models
+
+        assignable = identity_policy().assignable_fields(self)
+        refused = {f for fields in mapping.values() for f in fields} - set(assignable)
         if refused:
             raise ValidationError(
                 {
                     "attribute_mapping": f"Assertions may not set {', '.join(sorted(refused))}; "
-                    f"only {', '.join(MAPPABLE_USER_FIELDS)}."
+                    f"only {', '.join(assignable)}."
                 }
             )
 

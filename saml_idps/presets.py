@@ -2,10 +2,6 @@
 
 CLAIMS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 
-# The user fields an assertion may set. Never username, password, is_staff or is_superuser:
-# those are not the IdP's to decide (staff and superuser come only from group mappings).
-MAPPABLE_USER_FIELDS = ("first_name", "last_name", "email")
-
 PRESETS = {
     "okta": {
         "label": "Okta",

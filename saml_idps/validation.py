@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from saml2 import xmldsig
 from saml2.request import LogoutRequest
 from saml2.response import StatusError, StatusRequestDenied, UnsolicitedResponse
-from saml2.saml import NAMEID_FORMAT_TRANSIENT, SCM_BEARER
+from saml2.saml import SCM_BEARER
 from saml2.samlp import STATUS_SUCCESS
 from saml2.sigver import SignatureError, SigverError
 from saml2.time_util import str_to_time
@@ -214,18 +214,9 @@ def check_answers_own_request(response, request):
     request.saml_session[SESSION_PENDING_REQUESTS] = pending
 
 
-def check_name_id(response):
-    name_id = response.name_id
-    if name_id is None or not (name_id.text or "").strip():
-        raise LoginRefused("no_name_id", "The assertion has no NameID, so it names no user.")
-    check_fits(name_id.text.strip(), IdentityLink, "name_id", "NameID")
-    if name_id.format == NAMEID_FORMAT_TRANSIENT:
-        raise LoginRefused(
-            "transient_name_id",
-            "The IdP sent a transient NameID, which changes at every sign-in and cannot identify "
-            "a user. An admin should configure the IdP to send a persistent NameID (in Okta: "
-            "Name ID format EmailAddress, Persistent or Unspecified).",
-        )
+def check_name_id_fits(response):
+    """The NameID (which the identity policy accepted) fits the column of the link."""
+    check_fits(response.name_id.text.strip(), IdentityLink, "name_id", "NameID")
 
 
 def check_timing(response, identity_provider):

@@ -19,8 +19,9 @@ from .conf import app_setting
 from .config import SESSION_IDP_SLUG, offers_single_logout, sp_urls
 from .exceptions import LoginRefused
 from .forms import DiscoveryForm
-from .models import EmailDomain, IdentityProvider, LoginAttempt
+from .models import IdentityProvider, LoginAttempt
 from .normalize import normalize_email
+from .policy import identity_policy
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
             identity_provider = IdentityProvider.objects.get_for_request(kwargs["slug"])
         except IdentityProvider.DoesNotExist:
             raise Http404("No identity provider by that name.") from None
-        refusal = unavailable(identity_provider)
+        refusal = identity_policy().unavailable(identity_provider)
         if refusal is not None:
             if self.records_attempts:
                 audit.record_refusal(request, identity_provider, refusal)
@@ -104,7 +105,8 @@ class AssertionConsumerServiceView(
             validation.check_subject_confirmation(response, acs_urls)
             validation.check_audience(response, urls.entity_id)
             validation.check_answers_own_request(response, self.request)
-            validation.check_name_id(response)
+            identity_policy().check_name_id(identity_provider, response.name_id)
+            validation.check_name_id_fits(response)
             validation.consume_assertions(response, identity_provider)
         except LoginRefused as refusal:
             self.refusal = refusal
@@ -223,7 +225,7 @@ def home(request):
     form.is_valid()  # what is invalid is simply left out of cleaned_data, and shown as an error
     email = form.cleaned_data.get("email", "")
     if email:
-        owner = identity_provider_for_email(email)
+        owner = identity_policy().identity_provider_for_email(email)
         if owner is not None:
             return redirect("saml_idps:login", slug=owner.slug)
     enabled = IdentityProvider.objects.filter(enabled=True).only("slug", "name")
@@ -249,17 +251,6 @@ def home(request):
     )
 
 
-def identity_provider_for_email(email):
-    """The enabled IdP that owns the domain of ``email``, or None."""
-    domain = normalize_email(email).rpartition("@")[2]
-    found = (
-        EmailDomain.objects.select_related("identity_provider")
-        .filter(domain=domain, identity_provider__enabled=True)
-        .first()
-    )
-    return found.identity_provider if found else None
-
-
 @login_required
 def user(request):
     slug = request.session.get(SESSION_IDP_SLUG)
@@ -272,28 +263,6 @@ def user(request):
             "attributes": sorted(attributes.items()),
         },
     )
-
-
-def unavailable(identity_provider):
-    """Why no one can sign in through this IdP now, or None."""
-    name = identity_provider.name
-    if not identity_provider.enabled:
-        return LoginRefused(
-            "idp_disabled",
-            f"Sign-in through IdP '{name}' is turned off. Choose another way to sign in, or ask "
-            "an admin.",
-            status=404,
-        )
-    if identity_provider.metadata_expired:
-        return LoginRefused(
-            "metadata_expired",
-            f"The metadata of IdP '{name}' expired on "
-            f"{identity_provider.metadata_valid_until:%Y-%m-%d %H:%M} UTC and no fresh copy "
-            "could be fetched, so sign-in through it is refused. An admin should refresh its "
-            "metadata (Admin › Identity providers › Refresh metadata now).",
-            status=503,
-        )
-    return None
 
 
 def refusal_page(request, identity_provider, refusal, status=None):

@@ -2,9 +2,9 @@
 
 from django.contrib.auth import get_user_model
 
-from saml_idps.backends import resolve_user
 from saml_idps.exceptions import LoginRefused
 from saml_idps.models import IdentityLink
+from saml_idps.policy import identity_policy
 
 from .fixtures import SamlTestCase
 
@@ -130,12 +130,12 @@ class AttributeTests(SamlTestCase):
 
 
 class BackendIssuerTests(SamlTestCase):
-    """The backend checks the issuer itself, though the ACS's check (validation.check_issuers)
+    """The policy checks the issuer itself, though the ACS's check (validation.check_issuers)
     runs first: a login reaching the backend another way must not slip through."""
 
-    def test_an_assertion_issued_by_another_idp_is_refused_by_the_backend(self):
+    def test_an_assertion_issued_by_another_idp_is_refused_by_the_policy(self):
         with self.assertRaisesMessage(LoginRefused, "was not issued by IdP") as refused:
-            resolve_user(
+            identity_policy().user_for(
                 self.row_a, "alice@example.com", "alice@example.com", self.row_b.entity_id, True
             )
         self.assertEqual(refused.exception.code, "issuer_mismatch")

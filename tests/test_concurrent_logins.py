@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test import TransactionTestCase, tag
 
-from saml_idps.backends import create_user
+from saml_idps.policy import identity_policy
 
 from .fixtures import register, shared_idp
 from .services import POSTGRESQL_ONLY, require_postgresql
@@ -49,6 +49,6 @@ class ConcurrentFirstLoginTests(TransactionTestCase):
         # Our INSERT waits for the other transaction's row, then fails on the unique
         # username once it commits.
         threading.Timer(0.5, commit).start()
-        user = create_user(self.row, "alice-at-idp-a", "alice@example.com")
+        user = identity_policy().create_user(self.row, "alice-at-idp-a", "alice@example.com")
         self.assertEqual(user.username, "alice@example.com2")
         self.assertEqual(user.saml_identities.get().name_id, "alice-at-idp-a")

@@ -3,6 +3,7 @@ account takeover attempts it must stop."""
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.test import override_settings
 
 from saml_idps.models import EmailDomain, IdentityLink, LoginAttempt
 
@@ -164,3 +165,33 @@ class NormalisationTests(PolicyTestCase):
             )
         )
         self.assertEqual((user.first_name, user.email), ("Alice", "alice@example.com"))
+
+
+class HostPolicyTests(PolicyTestCase):
+    """A host project's IdentityPolicy subclass, named in SAML_IDPS_POLICY, decides."""
+
+    @override_settings(SAML_IDPS_POLICY="tests.policies.ApprovedAccountsPolicy")
+    def test_new_users_can_be_created_inactive(self):
+        response = self.sign_in_a()
+        self.assertRefused(response, "not_authenticated")
+        user = User.objects.get(saml_identities__name_id="alice@example.com")
+        self.assertFalse(user.is_active)
+        user.is_active = True  # an admin approves the account
+        user.save()
+        self.assertSignedIn(self.sign_in_a(), user)
+
+    @override_settings(SAML_IDPS_POLICY="tests.policies.NeverLinkAutomaticallyPolicy")
+    def test_automatic_linking_can_be_turned_off(self):
+        self.allow_domains(self.row_a, "example.com")
+        existing = User.objects.create_user("alice", email="alice@example.com")
+        existing.set_unusable_password()
+        existing.save()
+        self.assertRefusedFor(self.sign_in_a(), "link_requires_admin", "already exists here")
+        self.assertFalse(existing.saml_identities.exists())
+
+    def test_the_default_policy_links_that_account(self):
+        self.allow_domains(self.row_a, "example.com")
+        existing = User.objects.create_user("alice", email="alice@example.com")
+        existing.set_unusable_password()
+        existing.save()
+        self.assertSignedIn(self.sign_in_a(), existing)

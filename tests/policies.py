@@ -1,0 +1,19 @@
+"""Identity policies a host project might write: what SAML_IDPS_POLICY names."""
+
+from saml_idps.policy import IdentityPolicy
+
+
+class ApprovedAccountsPolicy(IdentityPolicy):
+    """New accounts wait for an admin to activate them."""
+
+    def new_user(self, identity_provider, name_id, email):
+        user = super().new_user(identity_provider, name_id, email)
+        user.is_active = False
+        return user
+
+
+class NeverLinkAutomaticallyPolicy(IdentityPolicy):
+    """An existing account is linked to an IdP by an admin only, whatever its email."""
+
+    def may_link_automatically(self, identity_provider, user):
+        return False
