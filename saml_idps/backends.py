@@ -10,16 +10,13 @@ from django.utils import timezone
 from djangosaml2.backends import Saml2Backend
 
 from .config import identity_provider_for
-from .exceptions import LoginRefused
 from .models import IdentityProvider
 from .normalize import normalize, normalize_email, normalize_name_id
 from .policy import identity_policy
+from .refusals import REQUEST_REFUSAL, LoginRefused
 
 logger = logging.getLogger(__name__)
 
-# Where a refusal's reason waits for the ACS view: Django's authenticate() swallows the
-# PermissionDenied a backend raises, and with it the reason.
-REQUEST_REFUSAL = "saml_idps_refusal"
 
 ONE_MINUTE = timedelta(minutes=1)
 

@@ -27,9 +27,9 @@ from django.utils.module_loading import import_string
 from saml2.saml import NAMEID_FORMAT_TRANSIENT
 
 from .conf import app_setting
-from .exceptions import LoginRefused, untrusted
 from .models import EmailDomain, IdentityLink, ProtectedGroup
 from .normalize import normalize, normalize_email
+from .refusals import LoginRefused, untrusted
 
 logger = logging.getLogger(__name__)
 

@@ -26,11 +26,8 @@ from saml2.validate import ResponseLifetimeExceed, ToEarly
 from saml2.xml.schema import XMLSchemaError
 
 from .conf import app_setting
-from .exceptions import LoginRefused, untrusted
 from .models import ConsumedAssertion, IdentityLink
-
-# AuthnRequest IDs this browser sent, each with the slug of the IdP it was sent to.
-SESSION_PENDING_REQUESTS = "saml_idps_pending"
+from .refusals import SESSION_PENDING_REQUESTS, LoginRefused, untrusted
 
 NS_SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"

@@ -14,19 +14,21 @@ from djangosaml2 import views as djangosaml2_views
 from djangosaml2.cache import OutstandingQueriesCache
 
 from . import audit, validation
-from .backends import REQUEST_REFUSAL
 from .conf import app_setting
-from .config import SESSION_IDP_SLUG, offers_single_logout, sp_urls
-from .exceptions import LoginRefused
+from .config import offers_single_logout, sp_urls
 from .forms import DiscoveryForm
 from .models import IdentityProvider, LoginAttempt
 from .normalize import normalize_email
 from .policy import identity_policy
+from .refusals import (
+    REQUEST_REFUSAL,
+    SESSION_ATTRIBUTES,
+    SESSION_IDP_SLUG,
+    SESSION_PENDING_REQUESTS,
+    LoginRefused,
+)
 
 logger = logging.getLogger(__name__)
-
-# The attributes of the assertion the user signed in with, for the user page.
-SESSION_ATTRIBUTES = "saml_idps_attributes"
 
 
 class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
@@ -56,9 +58,9 @@ class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
         # Bind each AuthnRequest just sent to this IdP, so that only this IdP may answer it.
         sent_now = set(OutstandingQueriesCache(request.saml_session).outstanding_queries())
         if sent_now - sent_before:
-            pending = request.saml_session.get(validation.SESSION_PENDING_REQUESTS, {})
+            pending = request.saml_session.get(SESSION_PENDING_REQUESTS, {})
             pending.update(dict.fromkeys(sent_now - sent_before, request.identity_provider.slug))
-            request.saml_session[validation.SESSION_PENDING_REQUESTS] = pending
+            request.saml_session[SESSION_PENDING_REQUESTS] = pending
         return response
 
 

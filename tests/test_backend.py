@@ -2,9 +2,9 @@
 
 from django.contrib.auth import get_user_model
 
-from saml_idps.exceptions import LoginRefused
 from saml_idps.models import IdentityLink
 from saml_idps.policy import identity_policy
+from saml_idps.refusals import LoginRefused
 
 from .fixtures import SamlTestCase
 

@@ -24,7 +24,8 @@ from saml2.md import NAMESPACE as MD_NS
 from saml_idps import crypto, keys, metadata
 from saml_idps.models import IdentityLink, IdentityProvider, LoginAttempt
 from saml_idps.normalize import normalize_name_id
-from saml_idps.validation import NS_SAML, SESSION_PENDING_REQUESTS
+from saml_idps.refusals import SESSION_PENDING_REQUESTS
+from saml_idps.validation import NS_SAML
 
 from .realworld import CAPTURED, FOLDER, METADATA
 from .services import XMLSEC1_MISSING, require_xmlsec1
