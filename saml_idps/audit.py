@@ -31,6 +31,8 @@ def record_refusal(request, identity_provider, refusal, response=None):
     detail = str(refusal)
     if refusal.quoted:
         detail += f'\nThe identity provider\'s own message (unverified): "{refusal.quoted}"'
+    if refusal.detail:
+        detail += f"\nDetail: {refusal.detail}"
     return record(
         request,
         identity_provider,

@@ -220,7 +220,10 @@ def _register_ids(context, root, attribute, node_name):
         if value in by_id:
             raise XmlsecError(f"the ID {value!r} is used twice")
         by_id[value] = element
-        context.register_id(element, attribute)
+        try:
+            context.register_id(element, attribute)
+        except xmlsec.Error as error:  # e.g. an xml:id repeating this ID
+            raise XmlsecError(f"the ID {value!r} cannot be registered: {error}") from None
     return by_id
 
 

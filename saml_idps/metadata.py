@@ -14,7 +14,7 @@ import socket
 import ssl
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree.ElementTree import ParseError
@@ -272,6 +272,7 @@ NOT_PUBLIC_V6 = tuple(
         "2002::/16",
         "2001::/32",
         "::/96",
+        "::ffff:0:0:0/96",
         "fec0::/10",
     )
 )
@@ -506,7 +507,9 @@ def signature_verifies(data, root, certificate_pem):
                     reference or None,
                 )
             )
-        except SigverError:
+        except MetadataError:
+            raise
+        except Exception:  # noqa: BLE001 - whatever a hostile document makes a backend raise
             return False
 
 
@@ -545,10 +548,11 @@ def signature_verdict(data, root, signing_certificates):
             carried.append(pem_certificate(load_certificate(element.text or "")))
         except MetadataError:
             continue  # an unreadable KeyInfo verifies nothing; the IdP's certificates may
-    carried += [pem_certificate(certificate) for certificate in signing_certificates]
-    if any(signature_verifies(data, root, pem) for pem in dict.fromkeys(carried)):
+    own = [pem_certificate(certificate) for certificate in signing_certificates]
+    if any(signature_verifies(data, root, pem) for pem in dict.fromkeys(carried + own)):
         return verdicts.VERIFIED
-    return verdicts.INVALID
+    # Signed with a key the document does not carry (a federation's): nothing to check with.
+    return verdicts.INVALID if carried else verdicts.UNCHECKED
 
 
 def pem_certificate(certificate):
@@ -699,6 +703,8 @@ def refresh(identity_provider):
             else identity_provider.entity_id,
             identity_provider.metadata_signing_certificate if fetched.body is not None else "",
         )
+        if fetched.body is None:  # 304: the stored copy, whose signature was judged when fetched
+            metadata = replace(metadata, signature=identity_provider.metadata_signature)
         check_replacement(identity_provider, metadata)
     except MetadataError as error:
         IdentityProvider.objects.filter(pk=identity_provider.pk).update(

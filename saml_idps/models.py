@@ -20,22 +20,23 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)([\w-]{1,63}\.)+[\w-]{2,63}$")
 
 
 def validate_entity_id(value):
-    """An entity ID is a URI of at most 1024 characters: no spaces anywhere in it."""
+    """An entity ID is a URI: no spaces anywhere in it (the field caps its length)."""
     if not value.strip() or any(character.isspace() for character in value):
         raise ValidationError("An entity ID has no spaces. Leave the field empty for the default.")
 
 
 def validate_absolute_http_url(value):
     """An absolute http(s) URL with a host (an intranet host without a dot included)."""
+    refusal = ValidationError(
+        "Enter an absolute http:// or https:// URL, like https://sso.example.com/saml/sso/acme."
+    )
     try:
         parts = urlsplit(value)
         has_host = bool(parts.hostname)
     except ValueError:
-        has_host = False
+        raise refusal from None
     if parts.scheme not in ("http", "https") or not has_host or any(c.isspace() for c in value):
-        raise ValidationError(
-            "Enter an absolute http:// or https:// URL, like https://sso.example.com/saml/sso/acme."
-        )
+        raise refusal
 
 
 class IdentityProviderQuerySet(models.QuerySet):
@@ -108,6 +109,7 @@ class IdentityProvider(models.Model):
         PINNED = "pinned", "signed with the pinned certificate"
         VERIFIED = "verified", "signed; verifies with a certificate it carries (nothing pinned)"
         INVALID = "invalid", "signed, but the signature does not verify"
+        UNCHECKED = "unchecked", "signed with a key it does not carry (pin it to check it)"
 
     metadata_signature = models.CharField(
         "metadata signature",
@@ -294,6 +296,11 @@ class IdentityProvider(models.Model):
             risky["allow_idp_initiated"] = (
                 "IdP-initiated login is on: responses nobody here asked for are accepted "
                 "(each only once)."
+            )
+        if self.acs_url:
+            risky["acs_url"] = (
+                f"Responses addressed to {self.acs_url} are accepted here: make sure no other "
+                "site still receives them, or they could be used at both."
             )
         for mapping in group_mappings:
             for flag, status in (("grants_staff", "staff"), ("grants_superuser", "superuser")):

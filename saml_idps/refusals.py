@@ -20,18 +20,23 @@ class LoginRefused(Exception):
     ``code`` goes to the audit log; the message is shown to the person signing in and says in
     plain words what went wrong and what an admin can do. ``quoted`` is what the message itself
     said (an IdP's StatusMessage): shown only quoted and labelled as unverified, never as ours.
+    ``detail`` is for the log and the audit record only.
     """
 
-    def __init__(self, code, message, status=403, quoted=""):
+    def __init__(self, code, message, status=403, quoted="", detail=""):
         super().__init__(message)
         self.code = code
         self.status = status
         self.quoted = untrusted(quoted)
+        # For the admin (log and audit record), never on the page: what exactly was refused,
+        # which may hold values from the message.
+        self.detail = untrusted(detail, limit=500)
 
     def for_the_log(self):
         """The refusal on one log line, whatever its text holds."""
         quoted = f' (its own message, unverified: "{self.quoted}")' if self.quoted else ""
-        return untrusted(f"{self} [{self.code}]{quoted}", limit=2000)
+        detail = f" ({self.detail})" if self.detail else ""
+        return untrusted(f"{self} [{self.code}]{quoted}{detail}", limit=2000)
 
 
 def untrusted(text, limit=200):

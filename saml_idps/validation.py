@@ -27,7 +27,8 @@ from saml2.xml.schema import XMLSchemaError
 
 from .conf import app_setting
 from .models import ConsumedAssertion, IdentityLink
-from .refusals import SESSION_PENDING_REQUESTS, LoginRefused, untrusted
+from .normalize import normalize_name_id
+from .refusals import SESSION_PENDING_REQUESTS, LoginRefused
 
 NS_SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -159,9 +160,10 @@ def check_algorithms(root, identity_provider):
                 )
                 raise LoginRefused(
                     "weak_algorithm",
-                    f"The response is signed with {algorithm or 'no algorithm'}, which is not "
-                    f"accepted from IdP '{identity_provider.name}'.{hint}",
+                    f"The response is signed with an algorithm that is not accepted from IdP "
+                    f"'{identity_provider.name}'.{hint}",
                     status=400,
+                    detail=f"algorithm: {algorithm or '(none)'}",
                 )
 
 
@@ -212,8 +214,9 @@ def check_answers_own_request(response, request):
 
 
 def check_name_id_fits(response):
-    """The NameID (which the identity policy accepted) fits the column of the link."""
-    check_fits(response.name_id.text.strip(), IdentityLink, "name_id", "NameID")
+    """The NameID (which the identity policy accepted) fits the column of the link, as it is
+    stored: normalised, which can lengthen it (ß becomes ss)."""
+    check_fits(normalize_name_id(response.name_id.text or ""), IdentityLink, "name_id", "NameID")
 
 
 def check_timing(response, identity_provider):
@@ -460,6 +463,6 @@ def refusal_for(exception, identity_provider, quoted=""):
         )
     return LoginRefused(
         "invalid_response",
-        f"The response from IdP '{name}' is not a valid sign-in response and was refused"
-        + (f" ({untrusted(exception)})." if str(exception) else "."),
+        f"The response from IdP '{name}' is not a valid sign-in response and was refused.",
+        detail=f"pysaml2: {exception}",
     )

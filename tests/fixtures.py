@@ -117,15 +117,17 @@ class SamlTestCase(TestCase):
         saml_response, relay_state = idp.answer(self.start_login(slug, query), **kwargs)
         return self.post_response(slug, saml_response, relay_state)
 
-    def assertRefused(self, response, code, fragment=None):
+    def assertRefused(self, response, code, fragment=None, detail=""):
         """A 4xx refusal page naming reason ``code`` (and saying ``fragment``), the same code
-        in the audit log, and nobody signed in."""
+        in the audit log (its detail holding ``detail``), and nobody signed in."""
         self.assertGreaterEqual(response.status_code, 400)
         self.assertLess(response.status_code, 500)
         self.assertContains(response, f"<code>{code}</code>", status_code=response.status_code)
         if fragment is not None:
             self.assertContains(response, fragment, status_code=response.status_code)
-        self.assertEqual(LoginAttempt.objects.latest("pk").reason, code)
+        attempt = LoginAttempt.objects.latest("pk")
+        self.assertEqual(attempt.reason, code)
+        self.assertIn(detail, attempt.detail)
         self.assertNotIn("_auth_user_id", self.client.session)
 
     def assertSignedIn(self, response, user=None):

@@ -39,7 +39,9 @@ class AttackTestCase(SamlTestCase):
         """``root`` signed by IdP A as it stands: an IdP that really issued odd content."""
         return signed(self.idp_a, root, **kwargs)
 
-    def assertAttackRefused(self, saml_response, code, relay_state="", reason=""):
+    def assertAttackRefused(self, saml_response, code, relay_state="", reason="", detail=""):
+        """Refused with a 4xx page naming ``code`` and saying ``reason``, an audit record of
+        that code whose detail (for the admin, not the page) holds ``detail``, nobody signed in."""
         response = self.post_response("idp-a", saml_response, relay_state)
         self.assertGreaterEqual(response.status_code, 400)
         self.assertLess(response.status_code, 500)
@@ -50,6 +52,7 @@ class AttackTestCase(SamlTestCase):
         self.assertFalse(get_user_model().objects.exists())
         attempt = LoginAttempt.objects.latest("pk")
         self.assertEqual((attempt.outcome, attempt.reason), ("failure", code))
+        self.assertIn(detail, attempt.detail)
 
 
 class MessageShapeTests(AttackTestCase):
@@ -334,9 +337,9 @@ class ConditionsTests(AttackTestCase):
     def test_wrong_audience(self):
         root = self.genuine()
         first(root, "//saml:Audience").text = sp_entity_id("idp-b")
-        # pysaml2 refuses this one itself; the page passes on its reason.
+        # pysaml2 refuses this one itself; the audit record keeps its reason.
         self.assertAttackRefused(
-            self.resigned(root), "invalid_response", reason="AudienceRestrictions conditions"
+            self.resigned(root), "invalid_response", detail="AudienceRestrictions conditions"
         )
 
     def test_several_audience_restrictions_must_all_name_us(self):
@@ -367,9 +370,9 @@ class ConditionsTests(AttackTestCase):
     def test_subject_confirmation_without_recipient(self):
         root = self.genuine()
         del first(root, "//saml:SubjectConfirmationData").attrib["Recipient"]
-        # pysaml2 refuses this one itself; the page passes on its reason.
+        # pysaml2 refuses this one itself; the audit record keeps its reason.
         self.assertAttackRefused(
-            self.resigned(root), "invalid_response", reason="No valid recipient"
+            self.resigned(root), "invalid_response", detail="No valid recipient"
         )
 
     def test_subject_confirmation_without_not_on_or_after(self):

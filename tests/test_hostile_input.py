@@ -10,7 +10,7 @@ from lxml import etree
 
 from saml_idps.models import LoginAttempt
 
-from .attacks import assertion_of
+from .attacks import assertion_of, encode
 from .fixtures import SITE, acs_url, sp_entity_id
 from .test_attacks import AttackTestCase
 
@@ -130,3 +130,25 @@ class NoStatusMessageTests(AttackTestCase):
         )
         self.assertNotContains(response, "not verified by this site", status_code=403)
         self.assertFalse(get_user_model().objects.exists())
+
+
+class ReviewFindingsTests(AttackTestCase):
+    """Hostile input a review of the change found."""
+
+    def test_a_name_id_that_grows_past_its_column_once_normalised_is_refused(self):
+        # 306 characters as sent; an email-like NameID is stored casefolded, each "ß" as "ss":
+        # 606, past the 512 column.
+        saml_response = self.idp_a.response(
+            acs_url("idp-a"), sp_entity_id("idp-a"), name_id="ß" * 300 + "@x.com"
+        )
+        self.assertAttackRefused(saml_response, "value_too_long", reason="NameID is 606")
+
+    def test_the_algorithm_a_response_names_is_not_shown_as_our_words(self):
+        root = self.genuine()
+        for method in root.iter("{http://www.w3.org/2000/09/xmldsig#}SignatureMethod"):
+            method.set("Algorithm", "Call +1 555 0100 to unlock your account")
+        self.assertAttackRefused(
+            encode(root), "weak_algorithm", detail="Call +1 555 0100 to unlock your account"
+        )
+        page = self.post_response("idp-a", encode(root))
+        self.assertNotContains(page, "Call +1 555", status_code=400)

@@ -132,7 +132,9 @@ class RefusedResponseTests(SamlTestCase):
     def test_response_for_another_audience_is_refused(self):
         saml_response = self.idp_a.response(acs_url("idp-a"), sp_entity_id("idp-b"))
         self.assertRefused(
-            self.post_response("idp-a", saml_response), "invalid_response", "AudienceRestrictions"
+            self.post_response("idp-a", saml_response),
+            "invalid_response",
+            detail="AudienceRestrictions",
         )
         self.assertNothingStored()
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from unittest import mock
 
 from django.test import SimpleTestCase, override_settings
+from lxml import etree
+from saml2.metadata import entity_descriptor, sign_entity_descriptor
 
 from saml_idps import metadata
 from saml_idps.certificates import generate_self_signed
@@ -138,6 +140,23 @@ class MetadataSignatureTests(SimpleTestCase):
         altered = self.signed.replace("/sso/redirect", "/sso/elsewhere")
         self.assertNotEqual(altered, self.signed)
         self.assertEqual(self.verdict(altered), "invalid")
+
+    def test_a_signature_by_a_key_the_document_does_not_carry_cannot_be_checked(self):
+        # IdP A's metadata signed with another key, no KeyInfo: a federation's signature, say.
+        _, signed = sign_entity_descriptor(
+            entity_descriptor(self.idp.config), None, shared_idp("idp-b").server.sec
+        )
+        root = etree.fromstring(signed.encode())
+        key_info = root.find(".//{http://www.w3.org/2000/09/xmldsig#}KeyInfo")
+        key_info.getparent().remove(key_info)
+        other_idps_metadata = etree.tostring(root).decode()
+        self.assertEqual(self.verdict(other_idps_metadata), "unchecked")
+
+    def test_an_id_that_cannot_be_registered_is_a_verdict_not_a_crash(self):
+        root = etree.fromstring(self.signed.encode())
+        descriptor = root.find("{urn:oasis:names:tc:SAML:2.0:metadata}IDPSSODescriptor")
+        descriptor.set("{http://www.w3.org/XML/1998/namespace}id", root.get("ID"))
+        self.assertIn(self.verdict(etree.tostring(root).decode()), {"invalid", "verified"})
 
     def test_a_pinned_certificate_is_checked_by_each_backend(self):
         for backend in ("xmlsec", "xmlsec1"):

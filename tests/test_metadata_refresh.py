@@ -160,6 +160,17 @@ class RefreshTests(SamlTestCase):
         self.assertEqual(metadata.refresh(self.row_a).outcome, "updated")
         self.assertSignedIn(self.idp_initiated(self.idp_a, "idp-a"))
 
+    def test_a_304_keeps_the_verdict_on_the_signature_of_the_copy_it_confirms(self):
+        self.row_a.metadata_signing_certificate = self.idp_a.certificate_pem
+        self.row_a.save()
+        self.serve(xml_route(self.idp_a.signed_metadata_xml(), ETag='"v1"'))
+        self.assertEqual(metadata.refresh(self.row_a).outcome, "updated")
+        self.assertEqual(metadata.refresh(self.row_a).outcome, "unchanged")
+        self.assertEqual(self.server.requests[-1].get("If-None-Match"), '"v1"')
+        self.assertEqual(
+            IdentityProvider.objects.get(pk=self.row_a.pk).metadata_signature, "pinned"
+        )
+
     def test_same_document_is_unchanged_and_records_no_history(self):
         result = metadata.refresh(self.row_a)
         self.assertEqual((result.outcome, result.detail), ("unchanged", ""))
