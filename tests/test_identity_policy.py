@@ -104,6 +104,16 @@ class EmailDomainTests(PolicyTestCase):
         self.assertEqual(user, provisioned)
         self.assertTrue(IdentityLink.objects.filter(user=provisioned).exists())
 
+    def test_two_accounts_with_the_asserted_email_are_left_to_an_admin(self):
+        # Which of them would be the person? Neither is linked automatically.
+        self.allow_domains(self.row_a, "example.com")
+        for username in ("alice", "alice2"):
+            user = User.objects.create_user(username, email="alice@example.com")
+            user.set_unusable_password()
+            user.save()
+        self.assertRefusedFor(self.sign_in_a(), "link_requires_admin", "already exists here")
+        self.assertFalse(IdentityLink.objects.exists())
+
     def test_domains_are_normalised_and_checked(self):
         domain = EmailDomain(identity_provider=self.row_a, domain="  @ACME.com ")
         domain.full_clean()
