@@ -45,7 +45,7 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
-from saml_idps import metadata  # noqa: E402
+from saml_idps import idp_metadata, metadata  # noqa: E402
 from saml_idps.models import IdentityProvider  # noqa: E402
 from tests.idp import TestIdentityProvider  # noqa: E402
 from tests.services import AppServer, production_environment  # noqa: E402
@@ -71,7 +71,7 @@ def fast_idp(name="bench"):
 
 def register(idp, slug, **fields):
     row = IdentityProvider(slug=slug, name=slug, allow_idp_initiated=True, **fields)
-    metadata.apply(row, metadata.parse(idp.metadata_xml))
+    metadata.apply(row, idp_metadata.parse(idp.metadata_xml))
     row.save()
     return row
 
@@ -79,7 +79,7 @@ def register(idp, slug, **fields):
 def register_many(count, template):
     """IdPs idp-0 .. idp-<count-1>, all with ``template``'s key, each with an entity ID of its own
     (https://idp-<n>.example.com/metadata), created in bulk."""
-    document = metadata.parse(template.metadata_xml)
+    document = idp_metadata.parse(template.metadata_xml)
     existing = IdentityProvider.objects.filter(slug__startswith="idp-").count()
     rows = []
     for n in range(existing, count):

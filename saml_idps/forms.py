@@ -2,7 +2,7 @@ import json
 
 from django import forms
 
-from . import metadata
+from . import fetching, idp_metadata, metadata
 from .models import IdentityProvider
 from .presets import PRESETS
 
@@ -87,8 +87,8 @@ class IdentityProviderForm(forms.ModelForm):
     def clean_metadata_signing_certificate(self):
         pem = self.cleaned_data["metadata_signing_certificate"]
         try:
-            return metadata.load_pinned_certificate(pem) if pem.strip() else ""
-        except metadata.MetadataError as error:
+            return idp_metadata.load_pinned_certificate(pem) if pem.strip() else ""
+        except idp_metadata.MetadataError as error:
             raise forms.ValidationError(str(error)) from error
 
     def clean(self):
@@ -113,10 +113,10 @@ class IdentityProviderForm(forms.ModelForm):
             "metadata_signing_certificate", self.instance.metadata_signing_certificate
         )
         try:
-            fetched = None if pasted else metadata.fetch(url)
-            document = metadata.parse(xml if pasted else fetched.body, entity_id, pinned)
+            fetched = None if pasted else fetching.fetch(url)
+            document = idp_metadata.parse(xml if pasted else fetched.body, entity_id, pinned)
             metadata.check_replacement(self.instance, document)
-        except metadata.MetadataError as error:
+        except idp_metadata.MetadataError as error:
             self.add_error(field, str(error))
             return cleaned_data
         self.change_summary = metadata.describe_changes(self.instance.metadata_xml, document)

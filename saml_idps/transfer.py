@@ -11,7 +11,7 @@ from django.db import transaction
 from django.forms import modelform_factory
 
 from .forms import IdentityProviderForm, errors_as_text
-from .metadata import normalize_pem
+from .idp_metadata import normalize_pem
 from .models import EmailDomain, GroupMapping, IdentityProvider
 
 # Every setting an admin can make on an IdP, in the admin's order.

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import LiveServerTestCase, TestCase, override_settings
 from saml2 import BINDING_HTTP_POST
 
-from saml_idps import metadata
+from saml_idps import idp_metadata, metadata
 from saml_idps.models import IdentityProvider, MetadataChange
 
 from .services import require
@@ -56,7 +56,9 @@ class DemoIdpEndpointTests(TestCase):
     @override_settings(SAML_DEFAULT_BINDING=BINDING_HTTP_POST)
     def test_login_through_the_http_post_binding(self):
         demo = IdentityProvider(slug="demo", name="Demo IdP")
-        metadata.apply(demo, metadata.parse(self.client.get("/demo-idp/demo/metadata/").content))
+        metadata.apply(
+            demo, idp_metadata.parse(self.client.get("/demo-idp/demo/metadata/").content)
+        )
         demo.save()
 
         request_form = self.client.get("/saml/demo/login/").content.decode()
@@ -72,7 +74,7 @@ class DemoIdpEndpointTests(TestCase):
 
     def test_metadata_is_idp_metadata_with_a_signing_certificate(self):
         response = self.client.get("/demo-idp/demo/metadata/")
-        document = metadata.parse(response.content)
+        document = idp_metadata.parse(response.content)
         self.assertEqual(document.entity_id, "http://testserver/demo-idp/demo/metadata/")
         self.assertEqual(len(document.signing_certificates), 1)
 

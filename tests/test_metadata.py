@@ -11,9 +11,9 @@ from django.test import SimpleTestCase, override_settings
 from lxml import etree
 from saml2.metadata import entity_descriptor, sign_entity_descriptor
 
-from saml_idps import metadata
+from saml_idps import fetching, idp_metadata
 from saml_idps.certificates import generate_self_signed
-from saml_idps.metadata import MetadataError
+from saml_idps.idp_metadata import MetadataError
 
 from .fixtures import MetadataServer, in_aggregate, shared_idp, with_root_attributes, xml_route
 from .services import require_xmlsec1
@@ -33,11 +33,11 @@ def entity(body, entity_id="https://idp.example.com"):
 class ParseTests(SimpleTestCase):
     def assertRefused(self, document, fragment):
         with self.assertRaisesMessage(MetadataError, fragment):
-            metadata.parse(document)
+            idp_metadata.parse(document)
 
     def test_idp_metadata_gives_its_entity_id_and_signing_certificate(self):
         idp = shared_idp("idp-a")
-        document = metadata.parse(idp.metadata_xml)
+        document = idp_metadata.parse(idp.metadata_xml)
         self.assertEqual(document.entity_id, idp.entity_id)
         self.assertEqual(len(document.signing_certificates), 1)
 
@@ -55,18 +55,18 @@ class ParseTests(SimpleTestCase):
     def test_an_aggregate_holding_one_idp_gives_that_idp(self):
         # Keycloak before v12 wraps its realm's one IdP in an EntitiesDescriptor.
         idp = shared_idp("idp-a")
-        document = metadata.parse(in_aggregate(idp.metadata_xml))
+        document = idp_metadata.parse(in_aggregate(idp.metadata_xml))
         self.assertEqual(document.entity_id, idp.entity_id)
         self.assertNotIn("EntitiesDescriptor", document.xml)
 
     def test_an_aggregate_of_several_idps_names_them_and_asks_for_one(self):
         a, b = shared_idp("idp-a"), shared_idp("idp-b")
         with self.assertRaisesMessage(MetadataError, "aggregate of 2 IdPs") as refused:
-            metadata.parse(in_aggregate(a.metadata_xml, b.metadata_xml))
+            idp_metadata.parse(in_aggregate(a.metadata_xml, b.metadata_xml))
         self.assertIn(a.entity_id, str(refused.exception))
         self.assertIn("--entity-id", str(refused.exception))
         self.assertEqual(
-            metadata.parse(in_aggregate(a.metadata_xml, b.metadata_xml), b.entity_id).entity_id,
+            idp_metadata.parse(in_aggregate(a.metadata_xml, b.metadata_xml), b.entity_id).entity_id,
             b.entity_id,
         )
 
@@ -128,7 +128,7 @@ class MetadataSignatureTests(SimpleTestCase):
         self.signed = self.idp.signed_metadata_xml()
 
     def verdict(self, document, pinned=""):
-        return metadata.parse(document, pinned_certificate=pinned).signature
+        return idp_metadata.parse(document, pinned_certificate=pinned).signature
 
     def test_unsigned_metadata_is_marked_so(self):
         self.assertEqual(self.verdict(self.idp.metadata_xml), "unsigned")
@@ -203,28 +203,28 @@ class CheckUrlTests(SimpleTestCase):
         }
         for url, fragment in cases.items():
             with self.subTest(url=url), self.assertRaisesMessage(MetadataError, fragment):
-                metadata.check_url(url)
+                fetching.check_url(url)
 
     def test_public_https_url_is_allowed_and_resolved_to_its_address(self):
         self.assertEqual(
-            metadata.check_url("https://93.184.215.14/metadata"),
+            fetching.check_url("https://93.184.215.14/metadata"),
             ("93.184.215.14", ipaddress.ip_address("93.184.215.14")),
         )
         v6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
         self.assertEqual(
-            metadata.check_url(f"https://[{v6}]/metadata")[1], ipaddress.ip_address(v6)
+            fetching.check_url(f"https://[{v6}]/metadata")[1], ipaddress.ip_address(v6)
         )
 
     @override_settings(SAML_IDPS_METADATA_ALLOW_INSECURE=True)
     def test_insecure_setting_allows_http_and_loopback(self):
         self.assertEqual(
-            metadata.check_url("http://127.0.0.1:8000/metadata")[1],
+            fetching.check_url("http://127.0.0.1:8000/metadata")[1],
             ipaddress.ip_address("127.0.0.1"),
         )
 
     @override_settings(DEBUG=True)
     def test_debug_allows_http_and_loopback(self):
-        hostname, address = metadata.check_url("http://localhost:8000/metadata")
+        hostname, address = fetching.check_url("http://localhost:8000/metadata")
         self.assertEqual(hostname, "localhost")
         self.assertTrue(address.is_loopback)
 
@@ -249,7 +249,7 @@ class FetchTests(SimpleTestCase):
         self.port = self.server.httpd.server_address[1]
 
     def test_host_header_names_the_urls_host(self):
-        self.assertEqual(metadata.fetch(f"http://localhost:{self.port}/metadata").body, b"<x/>")
+        self.assertEqual(fetching.fetch(f"http://localhost:{self.port}/metadata").body, b"<x/>")
         self.assertEqual(self.server.requests[-1]["Host"], f"localhost:{self.port}")
 
     def test_connects_to_the_address_that_was_checked_not_a_later_dns_answer(self):
@@ -259,7 +259,7 @@ class FetchTests(SimpleTestCase):
             fake_dns({"rebind.test": ["127.0.0.2", "127.0.0.1"]}),
             self.assertRaisesMessage(MetadataError, "Could not fetch the metadata"),
         ):
-            metadata.fetch(f"http://rebind.test:{self.port}/metadata")
+            fetching.fetch(f"http://rebind.test:{self.port}/metadata")
         self.assertEqual(self.server.requests, [])
 
 
@@ -288,9 +288,9 @@ class PinnedAddressTlsTests(SimpleTestCase):
 
     def test_certificate_for_the_host_name_is_accepted_at_the_pinned_address(self):
         self.assertEqual(
-            metadata.fetch(f"https://metadata.test:{self.port}/metadata").body, b"<x/>"
+            fetching.fetch(f"https://metadata.test:{self.port}/metadata").body, b"<x/>"
         )
 
     def test_certificate_for_another_host_name_is_refused_naming_tls(self):
         with self.assertRaisesMessage(MetadataError, "TLS certificate was not accepted"):
-            metadata.fetch(f"https://other.test:{self.port}/metadata")
+            fetching.fetch(f"https://other.test:{self.port}/metadata")

@@ -21,7 +21,7 @@ from djangosaml2.cache import OutstandingQueriesCache
 from lxml import etree
 from saml2.md import NAMESPACE as MD_NS
 
-from saml_idps import crypto, keys, metadata
+from saml_idps import crypto, idp_metadata, keys, metadata
 from saml_idps.models import IdentityLink, IdentityProvider, LoginAttempt
 from saml_idps.normalize import normalize_name_id
 from saml_idps.refusals import SESSION_PENDING_REQUESTS
@@ -34,7 +34,7 @@ from .test_cli import write
 CERTIFICATE_BEGIN, CERTIFICATE_END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
 
 
-def idp_metadata(entity_id, certificate_pem):
+def minimal_idp_metadata(entity_id, certificate_pem):
     """The smallest IdP metadata trusting ``certificate_pem`` for ``entity_id``: what an admin
     registers when an IdP hands over its certificate and entity ID."""
     body = "".join(
@@ -88,7 +88,7 @@ def register_real_metadata(file, slug):
     """An IdP row from one of the real metadata documents, as the admin registers it."""
     document = next(document for document in METADATA if document.file == file)
     row = IdentityProvider(slug=slug, name=document.product)
-    metadata.apply(row, metadata.parse(document.path.read_text()))
+    metadata.apply(row, idp_metadata.parse(document.path.read_text()))
     row.save()
     return row
 
@@ -115,7 +115,9 @@ class CapturedResponseTests(TestCase):
             allow_sha1=captured.uses_sha1,
         )
         row.full_clean(exclude=["entity_id", "metadata_xml"])
-        metadata.apply(row, metadata.parse(idp_metadata(captured.issuer, captured.certificate_pem)))
+        metadata.apply(
+            row, idp_metadata.parse(minimal_idp_metadata(captured.issuer, captured.certificate_pem))
+        )
         row.save()
         return row
 
@@ -297,7 +299,7 @@ class RealMetadataTests(TestCase):
     def assertLoginGoesToAnSsoUrlOfItsMetadata(self, row):
         sso_urls = {
             location
-            for service, _binding, location in metadata.parse(row.metadata_xml).endpoints
+            for service, _binding, location in idp_metadata.parse(row.metadata_xml).endpoints
             if service == "SingleSignOnService"
         }
         response = Client().get(f"/saml/{row.slug}/login/")  # someone not signed in
