@@ -18,7 +18,7 @@ from saml_idps import validation
 from saml_idps.models import LoginAttempt
 
 from .attacks import all_of, assertion_of, encode, first, signed, tree
-from .fixtures import SamlTestCase, acs_url, sp_entity_id
+from .fixtures import SamlTestCase, acs_url, refusal_status, sp_entity_id
 from .idp import TestIdentityProvider
 
 SAMLP = "{urn:oasis:names:tc:SAML:2.0:protocol}"
@@ -40,11 +40,11 @@ class AttackTestCase(SamlTestCase):
         return signed(self.idp_a, root, **kwargs)
 
     def assertAttackRefused(self, saml_response, code, relay_state="", reason="", detail=""):
-        """Refused with a 4xx page naming ``code`` and saying ``reason``, an audit record of
-        that code whose detail (for the admin, not the page) holds ``detail``, nobody signed in."""
+        """Refused with ``code``'s status on a page naming ``code`` and saying ``reason``, an
+        audit record of that code whose detail (for the admin, not the page) holds ``detail``,
+        nobody signed in."""
         response = self.post_response("idp-a", saml_response, relay_state)
-        self.assertGreaterEqual(response.status_code, 400)
-        self.assertLess(response.status_code, 500)
+        self.assertEqual(response.status_code, refusal_status(code))
         self.assertContains(response, "Sign-in refused", status_code=response.status_code)
         self.assertContains(response, f"<code>{code}</code>", status_code=response.status_code)
         self.assertContains(response, reason, status_code=response.status_code)
@@ -165,6 +165,11 @@ class SignatureTests(AttackTestCase):
         self.row_a.save()
         root = self.genuine(sign_alg=SIG_RSA_SHA1, digest_alg=DIGEST_SHA1)
         self.assertSignedIn(self.post_response("idp-a", encode(root)))
+
+    def test_sha256_is_still_accepted_where_an_admin_allowed_sha1(self):
+        self.row_a.allow_sha1 = True
+        self.row_a.save()
+        self.assertSignedIn(self.post_response("idp-a", encode(self.genuine())))
 
     def test_rsa_sha1_inside_an_encrypted_assertion_is_refused(self):
         saml_response = self.idp_a.response(

@@ -93,6 +93,7 @@ for _suite in (
 ):
     _judged = judged_by_both(_suite)
     globals()[_judged.__name__] = _judged
+del _suite, _judged  # else the last suite would be collected twice, once under this name
 
 
 class InProcessBackendTests(SamlTestCase):
