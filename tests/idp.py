@@ -241,6 +241,25 @@ class TestIdentityProvider:
         )
         return encode(str(request))
 
+    def logout_request_url(self, sls_url, sp_entity_id, relay_state, sign=True):
+        """A LogoutRequest in an HTTP-Redirect binding URL to ``sls_url``, as Okta sends one:
+        the message itself unsigned, the query string (with ``relay_state``) signed."""
+        _, request = self.server.create_logout_request(
+            sls_url,
+            sp_entity_id,
+            name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text="alice@example.com"),
+            sign=False,
+        )
+        http_info = self.server.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            str(request),
+            sls_url,
+            relay_state,
+            sign=sign,
+            sigalg=SIG_RSA_SHA256,
+        )
+        return dict(http_info["headers"])["Location"]
+
 
 def redirect_message(url):
     """pysaml2's arguments for a request in an HTTP-Redirect binding URL, its query-string

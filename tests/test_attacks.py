@@ -385,6 +385,15 @@ class ConditionsTests(AttackTestCase):
         del first(root, "//saml:SubjectConfirmationData").attrib["NotOnOrAfter"]
         self.assertAttackRefused(self.resigned(root), "bad_subject_confirmation")
 
+    def test_a_subject_confirmation_that_is_not_bearer_does_not_count(self):
+        # Holder-of-key needs a proof of the key that the browser profile never gives. pysaml2
+        # refuses this one itself, before our check of bearer confirmations.
+        root = self.genuine()
+        first(root, "//saml:SubjectConfirmation").set(
+            "Method", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
+        )
+        self.assertAttackRefused(self.resigned(root), "invalid_response")
+
     def test_wrong_destination(self):
         root = self.genuine()
         root.set("Destination", acs_url("idp-b"))

@@ -129,6 +129,12 @@ class ProvisioningTests(PolicyTestCase):
         self.assertRefusedFor(self.sign_in_a(), "provisioning_disabled", "does not create accounts")
         self.assertFalse(User.objects.exists())
 
+    @override_settings(SAML_CREATE_UNKNOWN_USER=False)
+    def test_djangosaml2s_create_unknown_user_setting_off_turns_creation_off_for_every_idp(self):
+        self.assertTrue(self.row_a.create_users)
+        self.assertRefusedFor(self.sign_in_a(), "provisioning_disabled", "does not create accounts")
+        self.assertFalse(User.objects.exists())
+
     def test_without_user_creation_a_linked_user_still_signs_in(self):
         bob = User.objects.create_user("bob")
         IdentityLink.objects.create(

@@ -1,11 +1,15 @@
 """Signing in through an IdP stored in the database, SP- and IdP-initiated, and what is refused."""
 
 import base64
+import re
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.test import Client
 from saml2.saml import NAMEID_FORMAT_TRANSIENT
+from saml2.samlp import STATUS_REQUEST_DENIED
 
+from saml_idps import validation
 from saml_idps.models import ConsumedAssertion, IdentityLink, LoginAttempt
 
 from .fixtures import SITE, SamlTestCase, acs_url, sp_entity_id
@@ -94,6 +98,23 @@ class IdpInitiatedLoginTests(SamlTestCase):
         self.assertEqual(LoginAttempt.objects.latest("pk").reason, "replay")
         self.assertNotIn("_auth_user_id", second.session)
 
+    def test_the_replay_record_lives_as_long_as_the_assertion_could_be_accepted(self):
+        self.row_a.clock_skew = 120
+        self.row_a.save()
+        saml_response = self.idp_a.response(acs_url("idp-a"), sp_entity_id("idp-a"))
+        self.assertSignedIn(self.post_response("idp-a", saml_response))
+        document = base64.b64decode(saml_response).decode()
+        latest = max(
+            validation.instant(value) for value in re.findall(r'NotOnOrAfter="([^"]+)"', document)
+        )
+        record = ConsumedAssertion.objects.get()
+        self.assertEqual(record.expires_at, latest + timedelta(seconds=120))
+
+    def test_two_sign_ins_in_a_row_from_one_browser_both_succeed(self):
+        self.assertSignedIn(self.sign_in(self.idp_a, "idp-a"))
+        self.client.post("/logout/")
+        self.assertSignedIn(self.sign_in(self.idp_a, "idp-a"))
+
     def test_relay_state_on_the_site_is_followed(self):
         response = self.idp_initiated(self.idp_a, "idp-a", relay_state="/admin/")
         self.assertSignedIn(response)
@@ -153,6 +174,13 @@ class RefusedResponseTests(SamlTestCase):
         request = self.idp_a.received_request(self.start_login("idp-a"))
         saml_response = self.idp_a.error_response(acs_url("idp-a"), request.id)
         self.assertRefused(self.post_response("idp-a", saml_response), "idp_status", "IDP-A")
+
+    def test_a_sign_in_the_user_cancelled_at_the_idp_says_so(self):
+        request = self.idp_a.received_request(self.start_login("idp-a"))
+        saml_response = self.idp_a.error_response(
+            acs_url("idp-a"), request.id, status=STATUS_REQUEST_DENIED
+        )
+        self.assertRefused(self.post_response("idp-a", saml_response), "cancelled", "cancelled")
 
     def test_transient_name_id_is_refused_with_advice_for_the_admin(self):
         response = self.idp_initiated(

@@ -86,10 +86,49 @@ class IdpInitiatedLogoutTests(SamlTestCase):
         self.assertContains(response, "not correctly signed", status_code=403)
         self.assertIn("_auth_user_id", self.client.session)
 
+    def test_a_signed_logout_request_addressed_to_another_site_is_refused(self):
+        saml_request = self.idp_a.logout_request(
+            "https://other-sp.example.com/saml/sls/", sp_entity_id("idp-a")
+        )
+        response = self.client.post("/saml/idp-a/sls/", {"SAMLRequest": saml_request})
+        self.assertContains(response, "<code>logout_request_not_signed</code>", status_code=403)
+        self.assertIn("_auth_user_id", self.client.session)
+
     def test_a_logout_request_signed_by_another_idp_is_refused(self):
         response = self.post_logout_request(self.idp_b)
         self.assertContains(response, "<code>logout_request_not_signed</code>", status_code=403)
         self.assertContains(response, "not correctly signed", status_code=403)
+        self.assertIn("_auth_user_id", self.client.session)
+
+    def get_logout_request_url(self, url):
+        """The SLS as the browser reaches it when the IdP redirects it there."""
+        return self.client.get(url.removeprefix(SITE))
+
+    def test_a_logout_request_signed_in_the_redirect_query_ends_the_session(self):
+        url = self.idp_a.logout_request_url(
+            f"{SITE}/saml/idp-a/sls/", sp_entity_id("idp-a"), relay_state="/after"
+        )
+        response = self.get_logout_request_url(url)
+        self.assertEqual(response.status_code, 302)
+        self.assertTrue(response["Location"].startswith("https://idp-a.example.com/slo/redirect?"))
+        self.assertNotIn("_auth_user_id", self.client.session)
+
+    def test_a_redirect_logout_request_whose_signed_relay_state_was_changed_is_refused(self):
+        url = self.idp_a.logout_request_url(
+            f"{SITE}/saml/idp-a/sls/", sp_entity_id("idp-a"), relay_state="/after"
+        )
+        response = self.get_logout_request_url(
+            url.replace("RelayState=%2Fafter", "RelayState=%2Fx")
+        )
+        self.assertContains(response, "<code>logout_request_not_signed</code>", status_code=403)
+        self.assertIn("_auth_user_id", self.client.session)
+
+    def test_a_redirect_logout_request_without_a_query_signature_is_refused(self):
+        url = self.idp_a.logout_request_url(
+            f"{SITE}/saml/idp-a/sls/", sp_entity_id("idp-a"), relay_state="/after", sign=False
+        )
+        response = self.get_logout_request_url(url)
+        self.assertContains(response, "<code>logout_request_not_signed</code>", status_code=403)
         self.assertIn("_auth_user_id", self.client.session)
 
 
@@ -98,6 +137,9 @@ class LogoutBadInputTests(SamlTestCase):
         for send in (self.client.get, self.client.post):
             with self.subTest(method=send.__name__):
                 response = send("/saml/idp-a/sls/", {"SAMLResponse": "garbage"})
+                self.assertContains(
+                    response, "<code>invalid_logout_message</code>", status_code=400
+                )
                 self.assertContains(response, "could not be read", status_code=400)
 
     def test_an_unreadable_logout_request_is_refused(self):

@@ -1,6 +1,7 @@
 """What saml_idps.metadata accepts as IdP metadata and which URLs it will fetch."""
 
 import ipaddress
+import os
 import socket
 import ssl
 import tempfile
@@ -15,7 +16,14 @@ from saml_idps import fetching, idp_metadata
 from saml_idps.certificates import generate_self_signed
 from saml_idps.idp_metadata import MetadataError
 
-from .fixtures import MetadataServer, in_aggregate, shared_idp, with_root_attributes, xml_route
+from .fixtures import (
+    MetadataServer,
+    free_port,
+    in_aggregate,
+    shared_idp,
+    with_root_attributes,
+    xml_route,
+)
 from .services import require_xmlsec1
 
 MD = 'xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
@@ -58,6 +66,12 @@ class ParseTests(SimpleTestCase):
         document = idp_metadata.parse(in_aggregate(idp.metadata_xml))
         self.assertEqual(document.entity_id, idp.entity_id)
         self.assertNotIn("EntitiesDescriptor", document.xml)
+
+    def test_an_idp_in_an_aggregate_nested_in_another_is_found_by_its_entity_id(self):
+        # Federations (InCommon, eduGAIN) nest EntitiesDescriptors.
+        a, b = shared_idp("idp-a"), shared_idp("idp-b")
+        nested = in_aggregate(a.metadata_xml, in_aggregate(b.metadata_xml))
+        self.assertEqual(idp_metadata.parse(nested, b.entity_id).entity_id, b.entity_id)
 
     def test_an_aggregate_of_several_idps_names_them_and_asks_for_one(self):
         a, b = shared_idp("idp-a"), shared_idp("idp-b")
@@ -252,6 +266,24 @@ class FetchTests(SimpleTestCase):
         self.assertEqual(fetching.fetch(f"http://localhost:{self.port}/metadata").body, b"<x/>")
         self.assertEqual(self.server.requests[-1]["Host"], f"localhost:{self.port}")
 
+    def test_proxies_named_by_the_environment_are_not_used(self):
+        # A proxy would connect on our behalf to whatever address it resolves itself.
+        proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        variables = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+        environment = {name: proxy for name in variables} | {"NO_PROXY": "", "no_proxy": ""}
+        environment |= {name.lower(): proxy for name in variables[:3]}
+        with mock.patch.dict("os.environ", environment):
+            body = fetching.fetch(f"http://localhost:{self.port}/metadata").body
+        self.assertEqual(body, b"<x/>")
+
+    @override_settings(SAML_IDPS_METADATA_TIMEOUT=(1, 1))
+    def test_a_server_that_takes_the_connection_but_never_answers_is_given_up(self):
+        listener = socket.create_server(("127.0.0.1", 0))  # listens, never accepts or answers
+        self.addCleanup(listener.close)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/metadata"
+        with self.assertRaisesMessage(MetadataError, "did not answer in time"):
+            fetching.fetch(url)
+
     def test_connects_to_the_address_that_was_checked_not_a_later_dns_answer(self):
         # The check sees 127.0.0.2, where nothing listens; a second lookup would give the
         # server's 127.0.0.1. Only a fetch that resolves again (DNS rebinding) reaches it.
@@ -290,6 +322,14 @@ class PinnedAddressTlsTests(SimpleTestCase):
         self.assertEqual(
             fetching.fetch(f"https://metadata.test:{self.port}/metadata").body, b"<x/>"
         )
+
+    def test_without_an_operator_ca_bundle_a_self_signed_certificate_is_refused(self):
+        # The system's CAs then decide, and none of them signed the test server's certificate.
+        self.enterContext(mock.patch.dict("os.environ"))  # restored when the test ends
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            os.environ.pop(name, None)
+        with self.assertRaisesMessage(MetadataError, "TLS certificate was not accepted"):
+            fetching.fetch(f"https://metadata.test:{self.port}/metadata")
 
     def test_certificate_for_another_host_name_is_refused_naming_tls(self):
         with self.assertRaisesMessage(MetadataError, "TLS certificate was not accepted"):

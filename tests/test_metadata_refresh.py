@@ -184,6 +184,16 @@ class RefreshTests(SamlTestCase):
         self.assertEqual(result.outcome, "unchanged")
         self.assertEqual(self.server.requests[-1].get("If-None-Match"), '"v1"')
 
+    def test_a_changed_document_is_applied_though_the_last_copy_had_an_etag(self):
+        self.serve(xml_route(self.idp_a.metadata_xml, ETag='"v1"'))
+        metadata.refresh(self.row_a)
+        changed = with_second_certificate(self.idp_a.metadata_xml, self.idp_b.metadata_xml)
+        self.serve(xml_route(changed, ETag='"v2"'))
+        result = metadata.refresh(self.row_a)
+        self.assertEqual(result.outcome, "updated", result.detail)
+        self.assertIn("Signing certificate added", result.detail)
+        self.assertEqual(IdentityProvider.objects.get(pk=self.row_a.pk).metadata_etag, '"v2"')
+
     def test_certificate_rollover_is_recorded_and_signs_in_with_either_certificate(self):
         successor = TestIdentityProvider("idp-a-next", entity_id=self.idp_a.entity_id)
         for sp in self.idp_a.trusted:
@@ -221,6 +231,14 @@ class RefreshTests(SamlTestCase):
         next_refresh = IdentityProvider.objects.get(pk=self.row_a.pk).metadata_refresh_at
         self.assertAlmostEqual(
             next_refresh, timezone.now() + timedelta(hours=1), delta=timedelta(minutes=1)
+        )
+
+    def test_a_cache_duration_under_five_minutes_is_raised_to_five(self):
+        self.serve(xml_route(with_root_attributes(self.idp_a.metadata_xml, cacheDuration="PT10S")))
+        metadata.refresh(self.row_a)
+        next_refresh = IdentityProvider.objects.get(pk=self.row_a.pk).metadata_refresh_at
+        self.assertAlmostEqual(
+            next_refresh, timezone.now() + timedelta(minutes=5), delta=timedelta(seconds=30)
         )
 
     def test_without_cache_duration_or_valid_until_the_next_refresh_is_in_24_hours(self):
