@@ -183,6 +183,11 @@ class SignatureTests(AttackTestCase):
         self.assertNotIn(b"rsa-sha1", base64.b64decode(saml_response))  # hidden until decrypted
         self.assertAttackRefused(saml_response, "weak_algorithm")
 
+    def test_an_empty_name_id_names_no_one(self):
+        root = self.genuine()
+        first(root, "//saml:NameID").text = ""
+        self.assertAttackRefused(self.resigned(root), "no_name_id")
+
     def test_unsigned_response_issuer_of_another_idp(self):
         root = self.genuine(sign_response=False)  # only the assertion is signed
         first(root, "saml:Issuer").text = self.idp_b.entity_id

@@ -123,6 +123,11 @@ class EmailDomainTests(PolicyTestCase):
 
 
 class ProvisioningTests(PolicyTestCase):
+    def test_a_new_users_username_comes_from_the_email_not_an_opaque_name_id(self):
+        # Okta's persistent NameID is an id such as 00u1a2b3c4; people know their email.
+        user = self.assertSignedIn(self.sign_in_a(name_id="00u1a2b3c4", email="carol@example.com"))
+        self.assertEqual(user.username, "carol@example.com")
+
     def test_without_user_creation_an_unknown_identity_is_refused(self):
         self.row_a.create_users = False
         self.row_a.save()

@@ -168,7 +168,13 @@ class RefusedResponseTests(SamlTestCase):
         self.assertNothingStored()
 
     def test_missing_saml_response_is_a_400(self):
-        self.assertEqual(self.client.post("/saml/idp-a/acs/", {}).status_code, 400)
+        self.assertRefused(self.client.post("/saml/idp-a/acs/", {}), "missing_response")
+
+    def test_a_response_wrapped_over_lines_signs_in(self):
+        # Some IdPs and proxies wrap base64 at 76 characters.
+        saml_response = self.idp_a.response(acs_url("idp-a"), sp_entity_id("idp-a"))
+        wrapped = "\r\n".join(saml_response[i : i + 76] for i in range(0, len(saml_response), 76))
+        self.assertSignedIn(self.post_response("idp-a", wrapped))
 
     def test_failure_status_from_the_idp_shows_a_clear_page(self):
         request = self.idp_a.received_request(self.start_login("idp-a"))

@@ -1,13 +1,15 @@
-"""What saml_idps.metadata accepts as IdP metadata and which URLs it will fetch."""
+"""What a metadata document must hold (idp_metadata) and which URLs are fetched, how (fetching)."""
 
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import tempfile
 from pathlib import Path
 from unittest import mock
 
+from cryptography.hazmat.primitives import serialization
 from django.test import SimpleTestCase, override_settings
 from lxml import etree
 from saml2.metadata import entity_descriptor, sign_entity_descriptor
@@ -52,6 +54,31 @@ class ParseTests(SimpleTestCase):
     def test_doctype_is_refused(self):
         self.assertRefused(
             '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + entity("&e;"), "DOCTYPE"
+        )
+
+    def test_the_metadata_of_a_service_provider_is_refused(self):
+        sp_only = entity(
+            f"<md:SPSSODescriptor {PROTOCOL}><md:AssertionConsumerService "
+            'Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" '
+            'Location="https://sp.example.com/acs" index="0"/></md:SPSSODescriptor>'
+        )
+        self.assertRefused(sp_only, "no SAML 2.0 identity provider")
+
+    def test_a_certificate_published_for_encryption_only_is_not_trusted_for_signatures(self):
+        a, b = shared_idp("idp-a"), shared_idp("idp-b")
+        encryption_only = re.search(
+            r"<(?:\w+:)?KeyDescriptor\b.*?</(?:\w+:)?KeyDescriptor>", b.metadata_xml, re.DOTALL
+        ).group(0)
+        encryption_only = re.sub(r'\buse="signing"', "", encryption_only).replace(
+            "KeyDescriptor ", 'KeyDescriptor use="encryption" ', 1
+        )
+        first = re.search(r"<(?:\w+:)?KeyDescriptor\b", a.metadata_xml).start()
+        document = a.metadata_xml[:first] + encryption_only + a.metadata_xml[first:]
+        self.assertIn('use="encryption"', document)
+        certificates = idp_metadata.parse(document).signing_certificates
+        self.assertEqual(
+            [c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates],
+            [a.certificate_pem],
         )
 
     def test_an_aggregate_without_an_idp_is_refused(self):

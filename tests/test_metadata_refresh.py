@@ -290,9 +290,8 @@ class ExpiredMetadataTests(SamlTestCase):
             self.client.get("/saml/idp-a/login/"),
             self.idp_initiated(self.idp_a, "idp-a"),
         ]:
-            self.assertEqual(response.status_code, 503)
-            self.assertContains(
-                response, "The metadata of IdP &#x27;IDP-A&#x27; expired", status_code=503
+            self.assertRefused(
+                response, "metadata_expired", "The metadata of IdP &#x27;IDP-A&#x27; expired"
             )
         self.assertNotIn("_auth_user_id", self.client.session)
 
