@@ -9,11 +9,9 @@ from django.core.validators import validate_email
 from django.utils import timezone
 from djangosaml2.backends import Saml2Backend
 
-from .config import identity_provider_for
 from .models import IdentityProvider
 from .normalize import normalize, normalize_email, normalize_name_id
 from .policy import identity_policy
-from .refusals import REQUEST_REFUSAL, LoginRefused
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +21,20 @@ ONE_MINUTE = timedelta(minutes=1)
 
 class SamlIdentityBackend(Saml2Backend):
     """djangosaml2's backend, asking the identity policy (policy.py, SAML_IDPS_POLICY) whom an
-    assertion signs in and what it may change about them."""
+    assertion signs in and what it may change about them.
 
-    def authenticate(self, request, session_info=None, attribute_mapping=None, **kwargs):
-        if session_info is None or request is None:
+    Django makes a backend for each authenticate() call; this one remembers the IdP it was
+    given for the hooks djangosaml2 calls during that call."""
+
+    identity_provider = None
+
+    def authenticate(
+        self, request, session_info=None, attribute_mapping=None, identity_provider=None, **kwargs
+    ):
+        """Only for the ACS of saml_idps, which passes the IdP the response was posted to."""
+        if session_info is None or identity_provider is None:
             return None
-        identity_provider = identity_provider_for(request)
+        self.identity_provider = identity_provider
         remember_last_assertion(identity_provider, session_info.get("ava", {}))
         user = super().authenticate(
             request, session_info=session_info, attribute_mapping=attribute_mapping, **kwargs
@@ -65,21 +71,15 @@ class SamlIdentityBackend(Saml2Backend):
         attribute_mapping,
         request,
     ):
-        """The user of (this request's IdP, NameID) under the IdP's policy: ``(user, created)``,
-        or ``(None, False)`` with the reason left on the request for the ACS page."""
-        identity_provider = identity_provider_for(request)
-        try:
-            return identity_policy().user_for(
-                identity_provider,
-                user_lookup_value,
-                asserted_email(attributes, attribute_mapping),
-                idp_entityid,
-                create_unknown_user,
-            )
-        except LoginRefused as refusal:
-            setattr(request, REQUEST_REFUSAL, refusal)
-            logger.warning("IdP %s: %s", identity_provider.slug, refusal.for_the_log())
-            return None, False
+        """The user of (this authentication's IdP, NameID) under the identity policy:
+        ``(user, created)``. A refusal (LoginRefused) goes up to the ACS view."""
+        return identity_policy().user_for(
+            self.identity_provider,
+            user_lookup_value,
+            asserted_email(attributes, attribute_mapping),
+            idp_entityid,
+            create_unknown_user,
+        )
 
     def save_user(self, user, *args, **kwargs):
         """Fit asserted values to the user's fields before saving: an over-long name is cut,

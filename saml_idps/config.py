@@ -97,30 +97,27 @@ def urls_under(base, slug, urlconf, script_prefix, sp_entity_id="", acs_url=""):
     )
 
 
-def identity_provider_for(request):
-    """The enabled IdP a request is about: the URL's slug, else the one the user signed in with.
-
-    Raises Http404 for an unknown or disabled IdP. The row is remembered on the request.
-    """
-    if not hasattr(request, "identity_provider"):
-        match = request.resolver_match
-        slug = (match and match.kwargs.get("slug")) or request.session.get(SESSION_IDP_SLUG)
-        try:
-            identity_provider = IdentityProvider.objects.get_for_request(slug)
-        except IdentityProvider.DoesNotExist:
-            raise Http404("No identity provider by that name.") from None
-        if not identity_provider.enabled:
-            raise Http404("No enabled identity provider by that name.")
-        request.identity_provider = identity_provider
-    return request.identity_provider
+def sp_config(identity_provider, request):
+    """The pysaml2 configuration of ``identity_provider`` as ``request`` reaches the site:
+    what the views of saml_idps give djangosaml2 (their get_sp_config)."""
+    return cached_sp_config(identity_provider, sp_urls(identity_provider, request))
 
 
 def sp_config_for_request(request=None):
-    """djangosaml2's SAML_CONFIG_LOADER hook."""
+    """djangosaml2's SAML_CONFIG_LOADER, for djangosaml2 code a host project calls itself: the
+    enabled IdP of the URL's slug, else of the session's sign-in. The views of saml_idps do not
+    use it; they hand djangosaml2 the IdP they looked up."""
     if request is None:
         return build_sp_config(None, None)
-    identity_provider = identity_provider_for(request)
-    return cached_sp_config(identity_provider, sp_urls(identity_provider, request))
+    match = request.resolver_match
+    slug = (match and match.kwargs.get("slug")) or request.session.get(SESSION_IDP_SLUG)
+    try:
+        identity_provider = IdentityProvider.objects.get_for_request(slug)
+    except IdentityProvider.DoesNotExist:
+        raise Http404("No identity provider by that name.") from None
+    if not identity_provider.enabled:
+        raise Http404("No enabled identity provider by that name.")
+    return sp_config(identity_provider, request)
 
 
 # Built configs by (IdP id, row version, our URLs, SP keys, crypto backend), least recently used
@@ -204,7 +201,7 @@ def offers_single_logout(identity_provider, request):
     """Whether the IdP's metadata has a SingleLogoutService for the binding djangosaml2 sends
     LogoutRequests with. Okta (unless configured) and Google Workspace have none: signing out
     then ends the session here only."""
-    config = cached_sp_config(identity_provider, sp_urls(identity_provider, request))
+    config = sp_config(identity_provider, request)
     binding = getattr(settings, "SAML_LOGOUT_REQUEST_PREFERRED_BINDING", BINDING_HTTP_REDIRECT)
     try:
         return bool(

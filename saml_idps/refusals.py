@@ -10,8 +10,6 @@ SESSION_IDP_SLUG = "saml_idps_slug"
 SESSION_ATTRIBUTES = "saml_idps_attributes"
 # In the SAML session: the AuthnRequest IDs this browser sent, each with the slug of its IdP.
 SESSION_PENDING_REQUESTS = "saml_idps_pending"
-# On the request: a refusal of the backend's, which Django's authenticate() would swallow.
-REQUEST_REFUSAL = "saml_idps_refusal"
 
 
 class LoginRefused(Exception):

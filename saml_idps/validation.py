@@ -197,20 +197,21 @@ def check_issuers(response, identity_provider):
         )
 
 
-def check_answers_own_request(response, request):
-    """A response to an AuthnRequest must answer one this browser sent to this same IdP."""
+def check_answers_own_request(response, saml_session, identity_provider):
+    """A response to an AuthnRequest must answer one this browser (its ``saml_session``) sent
+    to this same IdP."""
     in_response_to = response.in_response_to
     if not in_response_to:
         return
-    pending = request.saml_session.get(SESSION_PENDING_REQUESTS, {})
-    if pending.get(in_response_to) != request.identity_provider.slug:
+    pending = saml_session.get(SESSION_PENDING_REQUESTS, {})
+    if pending.get(in_response_to) != identity_provider.slug:
         raise LoginRefused(
             "unknown_request",
             "This response answers a sign-in request that this browser did not send to "
-            f"{request.identity_provider.name}.",
+            f"{identity_provider.name}.",
         )
     del pending[in_response_to]
-    request.saml_session[SESSION_PENDING_REQUESTS] = pending
+    saml_session[SESSION_PENDING_REQUESTS] = pending
 
 
 def check_name_id_fits(response):

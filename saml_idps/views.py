@@ -5,6 +5,7 @@ import logging
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render, resolve_url
@@ -15,13 +16,12 @@ from djangosaml2.cache import OutstandingQueriesCache
 
 from . import audit, validation
 from .conf import app_setting
-from .config import offers_single_logout, sp_urls
+from .config import offers_single_logout, sp_config, sp_urls
 from .forms import DiscoveryForm
 from .models import IdentityProvider, LoginAttempt
 from .normalize import normalize_email
 from .policy import identity_policy
 from .refusals import (
-    REQUEST_REFUSAL,
     SESSION_ATTRIBUTES,
     SESSION_IDP_SLUG,
     SESSION_PENDING_REQUESTS,
@@ -33,7 +33,10 @@ logger = logging.getLogger(__name__)
 
 class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
     """Binds a djangosaml2 view to the IdP of the URL's slug: 404 for an unknown one, a page
-    saying so for a disabled one or one whose metadata's validUntil has passed."""
+    saying so for a disabled one or one whose metadata's validUntil has passed.
+
+    The IdP is looked up here, once per request, and handed on from ``self.identity_provider``:
+    to djangosaml2 as the view's configuration, to the backend and to the checks."""
 
     records_attempts = False  # the ACS logs every response it receives
 
@@ -47,8 +50,12 @@ class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
             if self.records_attempts:
                 audit.record_refusal(request, identity_provider, refusal)
             return refusal_page(request, identity_provider, refusal)
-        request.identity_provider = identity_provider
+        self.identity_provider = identity_provider
         return super().dispatch(request, *args, **kwargs)
+
+    def get_sp_config(self, request):
+        """djangosaml2's per-view hook: the pysaml2 configuration of this view's IdP."""
+        return sp_config(self.identity_provider, request)
 
 
 class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
@@ -59,7 +66,7 @@ class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
         sent_now = set(OutstandingQueriesCache(request.saml_session).outstanding_queries())
         if sent_now - sent_before:
             pending = request.saml_session.get(SESSION_PENDING_REQUESTS, {})
-            pending.update(dict.fromkeys(sent_now - sent_before, request.identity_provider.slug))
+            pending.update(dict.fromkeys(sent_now - sent_before, self.identity_provider.slug))
             request.saml_session[SESSION_PENDING_REQUESTS] = pending
         return response
 
@@ -79,23 +86,24 @@ class AssertionConsumerServiceView(
     # written together or not at all, with one commit.
     @method_decorator(transaction.atomic)
     def post(self, request, *args, **kwargs):
+        identity_provider = self.identity_provider
         try:
             self.encrypted = validation.check_raw_response(
-                request.POST.get("SAMLResponse", ""), request.identity_provider
+                request.POST.get("SAMLResponse", ""), identity_provider
             )
             validation.check_relay_state(request)
-        except LoginRefused as refusal:
+            # The IdP's create_users policy is applied by the backend: djangosaml2 reads a
+            # False create_unknown_user argument as "use the setting".
+            return super().post(request, attribute_mapping=identity_provider.attribute_mapping)
+        except LoginRefused as refusal:  # from our checks, or the backend's identity policy
             self.refusal = refusal
-            return self.handle_acs_failure(request, status=refusal.status)
-        # The IdP's create_users policy is applied by the backend: djangosaml2 reads a False
-        # create_unknown_user argument as "use the setting".
-        return super().post(request, attribute_mapping=request.identity_provider.attribute_mapping)
+            return self.handle_acs_failure(request)
 
     def custom_validation(self, response):
         """Our rules on top of pysaml2's, before anyone is signed in: issuer, timing,
         addressing, audience, request binding, NameID kind, and replay last."""
         self.response = response
-        identity_provider = self.request.identity_provider
+        identity_provider = self.identity_provider
         urls = sp_urls(identity_provider, self.request)
         acs_urls = set(urls.acs_endpoints)
         try:
@@ -106,24 +114,22 @@ class AssertionConsumerServiceView(
             validation.check_destination(response, acs_urls)
             validation.check_subject_confirmation(response, acs_urls)
             validation.check_audience(response, urls.entity_id)
-            validation.check_answers_own_request(response, self.request)
+            validation.check_answers_own_request(
+                response, self.request.saml_session, identity_provider
+            )
             identity_policy().check_name_id(identity_provider, response.name_id)
             validation.check_name_id_fits(response)
             validation.consume_assertions(response, identity_provider)
         except LoginRefused as refusal:
-            self.refusal = refusal
+            self.refusal = refusal  # djangosaml2 turns any exception here into its own
             raise
 
     def handle_acs_failure(self, request, exception=None, status=403, **kwargs):
-        identity_provider = request.identity_provider
-        refusal = (
-            self.refusal
-            or getattr(request, REQUEST_REFUSAL, None)
-            or validation.refusal_for(
-                exception,
-                identity_provider,
-                validation.status_message(request.POST.get("SAMLResponse", "")),
-            )
+        identity_provider = self.identity_provider
+        refusal = self.refusal or validation.refusal_for(
+            exception,
+            identity_provider,
+            validation.status_message(request.POST.get("SAMLResponse", "")),
         )
         logger.warning(
             "Login through IdP %s refused: %s", identity_provider.slug, refusal.for_the_log()
@@ -131,10 +137,32 @@ class AssertionConsumerServiceView(
         audit.record_refusal(request, identity_provider, refusal, self.response)
         return refusal_page(request, identity_provider, refusal, refusal.status or status)
 
+    def authenticate_user(
+        self, request, session_info, attribute_mapping, create_unknown_user, assertion_info
+    ):
+        """djangosaml2's, with the IdP handed to the backend as an authenticate() keyword:
+        djangosaml2 1.11 has no hook for more arguments. A LoginRefused of the backend's
+        identity policy passes through Django's authenticate() to post()."""
+        user = auth.authenticate(
+            request=request,
+            identity_provider=self.identity_provider,
+            session_info=session_info,
+            attribute_mapping=attribute_mapping,
+            create_unknown_user=create_unknown_user,
+            assertion_info=assertion_info,
+        )
+        if user is None:
+            raise PermissionDenied("No user could be authenticated.")
+        auth.login(request, user)
+        djangosaml2_views._set_subject_id(request.saml_session, session_info["name_id"])
+        self.post_login_hook(request, user, session_info)
+        self.customize_session(user, session_info)
+        return user
+
     def post_login_hook(self, request, user, session_info):
         audit.record(
             request,
-            request.identity_provider,
+            self.identity_provider,
             LoginAttempt.Outcome.SUCCESS,
             user=user,
             response=self.response,
@@ -144,7 +172,7 @@ class AssertionConsumerServiceView(
         # A new key for the SAML session too, as Django gives its own session at login: a key
         # planted in the browser before the login names nothing afterwards.
         self.request.saml_session.cycle_key()
-        self.request.session[SESSION_IDP_SLUG] = self.request.identity_provider.slug
+        self.request.session[SESSION_IDP_SLUG] = self.identity_provider.slug
         self.request.session[SESSION_ATTRIBUTES] = session_info["ava"]
 
 
@@ -170,8 +198,8 @@ class SingleLogoutServiceView(IdentityProviderMixin, djangosaml2_views.LogoutVie
                 validation.check_logout_response(client, state, data, binding)
             return self.handle_logout_message(request, data, binding, *args, **kwargs)
         except LoginRefused as refusal:
-            logger.warning("IdP %s: %s", request.identity_provider.slug, refusal.for_the_log())
-            return refusal_page(request, request.identity_provider, refusal)
+            logger.warning("IdP %s: %s", self.identity_provider.slug, refusal.for_the_log())
+            return refusal_page(request, self.identity_provider, refusal)
 
     def handle_logout_message(self, request, data, binding, *args, **kwargs):
         try:
@@ -189,8 +217,10 @@ class LogoutView(djangosaml2_views.LogoutInitView):
     def get(self, request, *args, **kwargs):
         return render(request, "saml_idps/logout.html")
 
+    identity_provider = None
+
     def post(self, request, *args, **kwargs):
-        identity_provider = self.signed_in_through(request)
+        self.identity_provider = identity_provider = self.signed_in_through(request)
         if identity_provider is not None and offers_single_logout(identity_provider, request):
             # djangosaml2 ends the local session and sends the user to the IdP's logout.
             response = super().get(request, *args, **kwargs)
@@ -199,6 +229,10 @@ class LogoutView(djangosaml2_views.LogoutInitView):
             response = self.signed_out()
         messages.success(request, "You are signed out.")
         return response
+
+    def get_sp_config(self, request):
+        """djangosaml2's per-view hook: the configuration of the IdP the user signed in with."""
+        return sp_config(self.identity_provider, request)
 
     def handle_unsupported_slo_exception(self, request, exception, *args, **kwargs):
         return self.signed_out()
