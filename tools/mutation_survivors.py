@@ -25,7 +25,13 @@ ACCEPTED = Path(__file__).with_name("accepted_survivors.toml")
 SURVIVED, NO_TESTS = 0, {5, 33}
 # Calls whose string arguments are words for people: refusals (past their reason code),
 # errors for the admin, and log lines.
-MESSAGE_CALLS = {"LoginRefused", "MetadataError", "ValidationError", "XmlsecError", "SignatureError"}
+MESSAGE_CALLS = {
+    "LoginRefused",
+    "MetadataError",
+    "ValidationError",
+    "XmlsecError",
+    "SignatureError",
+}
 LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
 
 
