@@ -1,5 +1,9 @@
 """pytest configuration for `make mutation` only; `manage.py test` does not read this file.
 
+Nearly every test registers its IdPs through idp_metadata.parse(), so mutmut would run them all
+for each mutant of the metadata code; the tests about metadata (fetching, checking, refreshing,
+real IdPs' documents, signing in through them) are the ones that can tell such a mutant apart.
+
 tests/test_crypto_backends.py runs the login, attack and SP-key suites a second time, each
 response through both crypto backends and the suite's own assertions. For a mutant in crypto.py
 that copy is the stronger test, so the suites it copies are left out; for any other mutant the
@@ -10,6 +14,13 @@ tested once per mutant.
 import os
 
 CRYPTO_MUTANTS = "saml_idps.crypto."
+METADATA_MUTANTS = ("saml_idps.fetching.", "saml_idps.idp_metadata.")
+METADATA_TESTS = {
+    "tests/test_metadata.py",
+    "tests/test_metadata_refresh.py",
+    "tests/test_realworld.py",
+    "tests/test_existing_idp_apps.py",
+}
 COPY_PREFIX = "BothBackends"
 
 
@@ -24,6 +35,8 @@ def pytest_collection_modifyitems(config, items):
     }
     if mutant.startswith(CRYPTO_MUTANTS):
         left_out = [item for item in items if suite[item] in copied]
+    elif mutant.startswith(METADATA_MUTANTS):
+        left_out = [item for item in items if item.nodeid.split("::")[0] not in METADATA_TESTS]
     else:
         left_out = [item for item in items if suite[item].startswith(COPY_PREFIX)]
     if left_out:
