@@ -41,4 +41,5 @@ def pytest_collection_modifyitems(config, items):
         left_out = [item for item in items if suite[item].startswith(COPY_PREFIX)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if item not in set(left_out)]
+        left_out = set(left_out)
+        items[:] = [item for item in items if item not in left_out]

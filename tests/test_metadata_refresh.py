@@ -225,18 +225,21 @@ class RefreshTests(SamlTestCase):
             "signature could not be verified",
         )
 
-    def test_cache_duration_sets_the_next_refresh(self):
-        self.serve(xml_route(with_root_attributes(self.idp_a.metadata_xml, cacheDuration="PT1H")))
+    def next_refresh_with(self, cache_duration):
+        """When a refresh of metadata stating ``cache_duration`` schedules the next one."""
+        xml = with_root_attributes(self.idp_a.metadata_xml, cacheDuration=cache_duration)
+        self.serve(xml_route(xml))
         metadata.refresh(self.row_a)
-        next_refresh = IdentityProvider.objects.get(pk=self.row_a.pk).metadata_refresh_at
+        return IdentityProvider.objects.get(pk=self.row_a.pk).metadata_refresh_at
+
+    def test_cache_duration_sets_the_next_refresh(self):
+        next_refresh = self.next_refresh_with("PT1H")
         self.assertAlmostEqual(
             next_refresh, timezone.now() + timedelta(hours=1), delta=timedelta(minutes=1)
         )
 
     def test_a_cache_duration_under_five_minutes_is_raised_to_five(self):
-        self.serve(xml_route(with_root_attributes(self.idp_a.metadata_xml, cacheDuration="PT10S")))
-        metadata.refresh(self.row_a)
-        next_refresh = IdentityProvider.objects.get(pk=self.row_a.pk).metadata_refresh_at
+        next_refresh = self.next_refresh_with("PT10S")
         self.assertAlmostEqual(
             next_refresh, timezone.now() + timedelta(minutes=5), delta=timedelta(seconds=30)
         )

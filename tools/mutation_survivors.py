@@ -50,8 +50,8 @@ def changed_lines(original, mutant):
     matcher = difflib.SequenceMatcher(a=original, b=mutant, autojunk=False)
     for tag, a1, a2, b1, b2 in matcher.get_opcodes():
         if tag != "equal":
-            return a1, original[a1:a2], mutant[b1:b2]
-    return 0, [], []
+            return original[a1:a2], mutant[b1:b2]
+    return [], []
 
 
 def first_difference(a, b):
@@ -62,15 +62,11 @@ def first_difference(a, b):
         return (a, b) if a != b else None
     for field in a._fields:
         x, y = getattr(a, field), getattr(b, field)
-        if isinstance(x, list):
-            if len(x) != len(y):
-                return a, b
-            for p, q in zip(x, y, strict=True):
-                found = first_difference(p, q)
-                if found:
-                    return found if isinstance(found[0], ast.AST) else (a, b)
-        else:
-            found = first_difference(x, y)
+        xs, ys = (x, y) if isinstance(x, list) else ([x], [y])
+        if len(xs) != len(ys):
+            return a, b
+        for p, q in zip(xs, ys, strict=True):
+            found = first_difference(p, q)
             if found:
                 return found if isinstance(found[0], ast.AST) else (a, b)
     return None
@@ -176,7 +172,7 @@ def main():
     rows, unreviewed, kinds = [], {}, {}
     for key, exit_code, path, original, mutant in survivors():
         function = f"{path}:{function_name(key)}"
-        _, before, after = changed_lines(named_alike(original), named_alike(mutant))
+        before, after = changed_lines(named_alike(original), named_alike(mutant))
         change = " → ".join(" / ".join(line.strip() for line in lines) for lines in (before, after))
         kind = kind_of(original, mutant)
         reason = (
