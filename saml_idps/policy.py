@@ -78,7 +78,10 @@ class IdentityPolicy:
     def check_name_id(self, identity_provider, name_id):
         """Refuse a NameID that names no one for good (raises LoginRefused)."""
         if name_id is None or not (name_id.text or "").strip():
-            raise LoginRefused("no_name_id", "The assertion has no NameID, so it names no user.")
+            raise LoginRefused(
+                "no_name_id",
+                "The assertion has no NameID, so it names no user.",
+            )
         if name_id.format == NAMEID_FORMAT_TRANSIENT:
             raise LoginRefused(
                 "transient_name_id",

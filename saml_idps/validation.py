@@ -57,13 +57,25 @@ def check_raw_response(saml_response, identity_provider):
     assertions after it has dropped empty EncryptedAssertions; so we look first.
     """
     if not saml_response:
-        raise LoginRefused("missing_response", "No SAMLResponse was posted.", status=400)
+        raise LoginRefused(
+            "missing_response",
+            "No SAMLResponse was posted.",
+            status=400,
+        )
     if len(saml_response) > app_setting("MAX_RESPONSE_BYTES"):
-        raise LoginRefused("too_large", "The SAMLResponse is larger than allowed.", status=400)
+        raise LoginRefused(
+            "too_large",
+            "The SAMLResponse is larger than allowed.",
+            status=400,
+        )
     try:
         document = base64.b64decode("".join(saml_response.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise LoginRefused("not_base64", "The SAMLResponse is not base64.", status=400) from None
+        raise LoginRefused(
+            "not_base64",
+            "The SAMLResponse is not base64.",
+            status=400,
+        ) from None
     if inflates(document):
         raise LoginRefused(
             "deflated",
@@ -74,11 +86,15 @@ def check_raw_response(saml_response, identity_provider):
         root = fromstring(document, forbid_dtd=True)
     except DefusedXmlException:
         raise LoginRefused(
-            "doctype", "The SAMLResponse contains a DOCTYPE or entities.", status=400
+            "doctype",
+            "The SAMLResponse contains a DOCTYPE or entities.",
+            status=400,
         ) from None
     except ParseError:
         raise LoginRefused(
-            "malformed", "The SAMLResponse is not well-formed XML.", status=400
+            "malformed",
+            "The SAMLResponse is not well-formed XML.",
+            status=400,
         ) from None
     except (ValueError, LookupError):  # an encoding Python's parser cannot read, or unknown
         raise LoginRefused(
@@ -230,7 +246,8 @@ def check_timing(response, identity_provider):
             issued = instant(element.issue_instant)
         except (TypeError, ValueError):
             raise LoginRefused(
-                "bad_issue_instant", "The response has no valid IssueInstant."
+                "bad_issue_instant",
+                "The response has no valid IssueInstant.",
             ) from None
         if issued > now + skew:
             raise LoginRefused(
@@ -239,7 +256,10 @@ def check_timing(response, identity_provider):
                 "disagree; an admin should check them.",
             )
         if issued < oldest:
-            raise LoginRefused("issued_too_long_ago", "The response was issued too long ago.")
+            raise LoginRefused(
+                "issued_too_long_ago",
+                "The response was issued too long ago.",
+            )
 
 
 def check_subject_confirmation(response, acs_urls):
@@ -279,7 +299,8 @@ def check_destination(response, acs_urls):
     destination = response.response.destination
     if destination is not None and destination not in acs_urls:
         raise LoginRefused(
-            "wrong_destination", "The response is addressed to another URL (Destination)."
+            "wrong_destination",
+            "The response is addressed to another URL (Destination).",
         )
 
 
@@ -318,7 +339,8 @@ def consume_assertions(response, identity_provider):
                 )
         except IntegrityError:
             raise LoginRefused(
-                "replay", "This sign-in response was already used. Sign in again from the start."
+                "replay",
+                "This sign-in response was already used. Sign in again from the start.",
             ) from None
 
 
@@ -449,7 +471,9 @@ def refusal_for(exception, identity_provider, quoted=""):
         )
     if isinstance(exception, StatusRequestDenied):
         return LoginRefused(
-            "cancelled", f"The sign-in was cancelled or denied at IdP '{name}'.", quoted=quoted
+            "cancelled",
+            f"The sign-in was cancelled or denied at IdP '{name}'.",
+            quoted=quoted,
         )
     if isinstance(exception, StatusError):
         return LoginRefused(

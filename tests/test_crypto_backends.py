@@ -8,6 +8,7 @@ import base64
 import copy
 import os
 import re
+import tempfile
 from unittest import mock
 
 from django.db import transaction
@@ -116,6 +117,32 @@ class InProcessBackendTests(SamlTestCase):
         document = b"<!DOCTYPE Response>" + etree.tostring(root)
         with self.assertRaisesMessage(XmlsecError, "document type"):
             self.validate(document, root.get("ID"))
+
+    def assertRefusedUnread(self, declaration, root):
+        """A document whose declaration names a file outside it: refused for its document
+        type, the file never read (reading it would fail the parse: it is not XML)."""
+        with tempfile.NamedTemporaryFile(suffix=".xml") as outside:
+            outside.write(b"<unclosed")
+            outside.flush()
+            document = declaration.format(url=f"file://{outside.name}").encode()
+            with self.assertRaisesMessage(XmlsecError, "document type"):
+                self.validate(document + etree.tostring(root), root.get("ID"))
+
+    def test_an_external_entity_is_refused_unread(self):
+        root = self.genuine()
+        root.append(etree.Entity("x"))
+        self.assertRefusedUnread('<!DOCTYPE Response [<!ENTITY x SYSTEM "{url}">]>', root)
+
+    def test_an_external_document_type_is_refused_unread(self):
+        self.assertRefusedUnread('<!DOCTYPE Response SYSTEM "{url}">', self.genuine())
+
+    def test_a_document_nested_deeper_than_256_elements_is_unreadable(self):
+        root = self.genuine()
+        innermost = root
+        for _ in range(300):
+            innermost = etree.SubElement(innermost, "Extensions")
+        with self.assertRaisesMessage(XmlsecError, "unreadable XML"):
+            self.validate(etree.tostring(root), root.get("ID"))
 
     def test_a_reference_to_another_document_is_refused(self):
         root = self.genuine()
