@@ -66,13 +66,12 @@ def start_site(**overrides):
 
 def fast_idp(name="bench"):
     """A test IdP signing in process, so that thousands of responses are made in seconds."""
-    return TestIdentityProvider(name, crypto_backend="xmlsec")
+    return TestIdentityProvider(name)
 
 
 def register(idp, slug, **fields):
     row = IdentityProvider(slug=slug, name=slug, allow_idp_initiated=True, **fields)
-    metadata.apply(row, idp_metadata.parse(idp.metadata_xml))
-    row.save()
+    metadata.register(row, metadata.check_new_copy(row, xml=idp.metadata_xml))
     return row
 
 

@@ -192,7 +192,7 @@ class IdentityProviderAdmin(AdminStyles, admin.ModelAdmin):
         return format_html_join("", '<p class="warning">⚠ {}</p>', ((w,) for w in warnings))
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        metadata.register(obj, form.new_copy)  # with the metadata copy the form checked
         for warning in obj.security_warnings():
             self.message_user(request, f"{obj}: {warning}", messages.WARNING)
 

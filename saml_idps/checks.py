@@ -1,4 +1,5 @@
 from datetime import datetime, timedelta
+from importlib.metadata import version
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
@@ -8,6 +9,28 @@ from saml2.sigver import SigverError, get_xmlsec_binary
 
 from . import crypto
 from .conf import app_setting
+
+
+@register()
+def check_pysaml2_version(app_configs, **kwargs):
+    return pysaml2_version_errors(version("pysaml2"))
+
+
+def pysaml2_version_errors(installed):
+    """crypto.py adapts pieces of pysaml2 (its correctly_signed_response, the arguments of its
+    SecurityContext, the modules that look up security_context): written against one minor
+    version, they must be read again against any other before it signs anyone in."""
+    if installed.startswith(crypto.PYSAML2_VERSION):
+        return []
+    return [
+        Error(
+            f"pysaml2 {installed} is installed; saml_idps.crypto was written for pysaml2 "
+            f"{crypto.PYSAML2_VERSION}x.",
+            hint="Install the pysaml2 version requirements.txt pins, or compare crypto.py with "
+            "the installed pysaml2 and update crypto.PYSAML2_VERSION.",
+            id="saml_idps.E009",
+        )
+    ]
 
 
 @register()

@@ -13,11 +13,10 @@ from django.conf import settings
 from django.http import Http404
 from django.urls import get_script_prefix, reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-from saml2.config import SPConfig
 from saml2.s_utils import UnsupportedBinding
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from . import keys
+from . import crypto, keys
 from .conf import app_setting
 from .models import IdentityProvider
 from .refusals import SESSION_IDP_SLUG
@@ -152,6 +151,13 @@ def cached_sp_config(identity_provider, urls):
 
 def build_sp_config(identity_provider, urls):
     """The SPConfig trusting only ``identity_provider``'s stored metadata (none when None)."""
+    sp_config = crypto.SPConfig()
+    sp_config.load(sp_settings(identity_provider, urls))
+    return sp_config
+
+
+def sp_settings(identity_provider, urls):
+    """pysaml2's configuration dict of ``identity_provider``'s SP (build_sp_config's)."""
     pair, next_pair = keys.current(), keys.upcoming()
     sp = {
         "name": "saml_idps",
@@ -192,9 +198,7 @@ def build_sp_config(identity_provider, urls):
                 (urls.single_logout, BINDING_HTTP_POST),
             ],
         }
-    sp_config = SPConfig()
-    sp_config.load(config)
-    return sp_config
+    return config
 
 
 def offers_single_logout(identity_provider, request):

@@ -1,23 +1,28 @@
-"""pysaml2's cryptography for this app: the SP key loaded once per process, and XML signatures
-checked in process by the ``xmlsec`` bindings (libxmlsec1) instead of the xmlsec1 program, the
-schema check before them by libxml2 (schemas.py) instead of pure Python.
+"""pysaml2's cryptography for the clients this app builds: the SP key loaded once per process, and
+XML signatures checked in process by the ``xmlsec`` bindings (libxmlsec1) instead of the xmlsec1
+program, the schema check before them by libxml2 (schemas.py) instead of pure Python.
 
 pysaml2 builds a SecurityContext in ``saml2.sigver.security_context`` for every metadata store and
 every client. Each time it reloads the SP's RSA private key, which ``cryptography`` validates
 (~35 ms), and it knows two backends: the xmlsec1 program (three processes per signature check)
 and the unmaintained pyXMLSecurity. It offers no way to add one (pysaml2 issue #886; its
-maintainers asked PR #961 for a backend class of its own, which this is). So ``install()`` puts
-our ``security_context`` where pysaml2's modules look it up: a configuration whose
-``crypto_backend`` is ``XMLSEC`` gets ``XmlSecBindings``, and the one for ``xmlsec1`` is
-pysaml2's own. Either way the SP key is read once per process (and again only if its file
-changes).
+maintainers asked PR #961 for a backend class of its own, which this is), and djangosaml2 1.12
+builds its clients inside its views, with no hook to choose their class or security context.
+So ``install()`` puts our ``security_context`` where pysaml2's modules look it up, and it serves
+only the configurations this app builds (``SPConfig`` for its SP clients, ``IdPConfig`` for the
+demo IdP): ``crypto_backend = XMLSEC`` gets ``XmlSecBindings``, ``XMLSEC1`` pysaml2's own context,
+either built once per configuration. Any other configuration in the process (a host project's)
+is handed to pysaml2's own function, unchanged; so is pysaml2's schema check outside our
+in-process contexts.
 """
 
+import contextvars
 import functools
 import os
 import threading
 import weakref
 
+import saml2.config
 import saml2.entity
 import saml2.mdstore
 import saml2.metadata
@@ -38,7 +43,9 @@ from saml2.xmldsig import NAMESPACE as DSIG_NS
 from saml2.xmlenc import NAMESPACE as XENC_NS
 
 from . import schemas
-from .conf import app_setting
+
+# The pysaml2 this module's adaptations of it were checked against (checks.py holds it to it).
+PYSAML2_VERSION = "7.5."
 
 # SAML_IDPS_CRYPTO_BACKEND values, passed to pysaml2 as the configuration's crypto_backend.
 XMLSEC = "xmlsec"
@@ -46,7 +53,6 @@ XMLSEC1 = "xmlsec1"
 CHOICES = (XMLSEC, XMLSEC1)
 
 _pysaml2_security_context = saml2.sigver.security_context
-_pysaml2_import_rsa_key_from_file = saml2.sigver.import_rsa_key_from_file
 _pysaml2_validate_doc_with_schema = saml2.sigver.validate_doc_with_schema
 
 # The modules that bound pysaml2's security_context by name when they imported it.
@@ -56,19 +62,35 @@ _install_lock = threading.Lock()
 
 
 def install():
-    """Make pysaml2 use ``security_context``, ``import_rsa_key_from_file`` and
-    ``validate_doc_with_schema`` below. Idempotent."""
+    """Make pysaml2 look up ``security_context`` and ``validate_doc_with_schema`` here; both
+    hand whatever is not this app's to pysaml2's own. Idempotent."""
     with _install_lock:
         for module in _CALLERS:
             module.security_context = security_context
-        saml2.sigver.import_rsa_key_from_file = import_rsa_key_from_file
         saml2.sigver.validate_doc_with_schema = validate_doc_with_schema
 
 
+class OwnConfig:
+    """A configuration this app builds: the only kind ``security_context`` gives a context of
+    its own."""
+
+
+class SPConfig(OwnConfig, saml2.config.SPConfig):
+    """The configuration of this app's SP clients (config.py)."""
+
+
+class IdPConfig(OwnConfig, saml2.config.IdPConfig):
+    """The configuration of this app's demo IdP (and the test IdPs)."""
+
+
+# True while one of our in-process contexts checks a signature (and, first, the schema).
+_checking_in_process = contextvars.ContextVar("checking_in_process", default=False)
+
+
 def validate_doc_with_schema(doc, validator=None):
-    """pysaml2's schema check of each signed element: by libxml2 (schemas.py) with the
-    in-process backend, by pysaml2's xmlschema validator with the xmlsec1 one."""
-    if validator is None and app_setting("CRYPTO_BACKEND") == XMLSEC:
+    """pysaml2's schema check of each signed element: by libxml2 (schemas.py) within our
+    in-process backend's signature check, by pysaml2's xmlschema validator anywhere else."""
+    if validator is None and _checking_in_process.get():
         return schemas.validate(doc)
     return _pysaml2_validate_doc_with_schema(doc, validator)
 
@@ -81,7 +103,7 @@ def _file_version(path):
 
 @functools.lru_cache(maxsize=16)
 def _rsa_key(file_version):
-    return _pysaml2_import_rsa_key_from_file(file_version[0])
+    return saml2.sigver.import_rsa_key_from_file(file_version[0])
 
 
 def import_rsa_key_from_file(filename):
@@ -110,9 +132,9 @@ _contexts_lock = threading.Lock()
 
 def security_context(conf):
     """pysaml2's ``security_context``, with ``XmlSecBindings`` for ``crypto_backend = XMLSEC``,
-    built once per configuration (and metadata store)."""
-    if not conf:
-        return None
+    built once per configuration (and metadata store), for our own configurations only."""
+    if not isinstance(conf, OwnConfig):
+        return _pysaml2_security_context(conf)
     metadata = getattr(conf, "metadata", None)
     with _contexts_lock:
         remembered = _contexts.get(conf)
@@ -131,7 +153,8 @@ def security_context(conf):
 
 
 class SecurityContextParsingOnce(SecurityContext):
-    """pysaml2's SecurityContext, parsing a Response that is not signed as a whole once.
+    """pysaml2's SecurityContext for the in-process backend: the schema check of a signed
+    element on libxml2, and a Response that is not signed as a whole parsed once.
 
     To learn whether a Response is signed, pysaml2 (``Entity._parse_response``) loads it first
     requiring a Response signature and, when that fails for want of one, loads the same text
@@ -142,6 +165,14 @@ class SecurityContextParsingOnce(SecurityContext):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._unsigned = threading.local()
+
+    def _check_signature(self, *args, **kwargs):
+        # pysaml2 7.5's check of one signed element, its schema check on libxml2.
+        token = _checking_in_process.set(True)
+        try:
+            return super()._check_signature(*args, **kwargs)
+        finally:
+            _checking_in_process.reset(token)
 
     def correctly_signed_response(
         self,
@@ -170,6 +201,19 @@ class SecurityContextParsingOnce(SecurityContext):
         return response
 
 
+# The configuration's options pysaml2's security_context hands its SecurityContext as they are;
+# the in-process backend's checks read none of them.
+PASSED_ON = (
+    "cert_handler_extra_class",
+    "generate_cert_info",
+    "tmp_cert_file",
+    "tmp_key_file",
+    "validate_certificate",
+    "encryption_keypairs",
+    "delete_tmpfiles",
+)
+
+
 def _in_process_security_context(conf, metadata):
     key_file = conf.getattr("key_file", "")
     keypairs = conf.encryption_keypairs or ()
@@ -179,15 +223,9 @@ def _in_process_security_context(conf, metadata):
         cert_file=conf.cert_file,
         metadata=metadata,
         only_use_keys_in_metadata=conf.only_use_keys_in_metadata,
-        cert_handler_extra_class=conf.cert_handler_extra_class,
-        generate_cert_info=conf.generate_cert_info,
-        tmp_cert_file=conf.tmp_cert_file,
-        tmp_key_file=conf.tmp_key_file,
-        validate_certificate=conf.validate_certificate,
         enc_key_files=[pair["key_file"] for pair in keypairs if "key_file" in pair],
-        encryption_keypairs=conf.encryption_keypairs,
         sec_backend=RSACrypto(import_rsa_key_from_file(key_file)) if key_file else None,
-        delete_tmpfiles=conf.delete_tmpfiles,
+        **{option: getattr(conf, option) for option in PASSED_ON},
     )
 
 

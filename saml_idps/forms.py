@@ -2,7 +2,7 @@ import json
 
 from django import forms
 
-from . import fetching, idp_metadata, metadata
+from . import idp_metadata, metadata
 from .models import IdentityProvider
 from .presets import PRESETS
 
@@ -27,9 +27,9 @@ class FormattedJSONField(forms.JSONField):
 class IdentityProviderForm(forms.ModelForm):
     """Registers an IdP from its metadata URL or pasted metadata XML.
 
-    The metadata is fetched and checked while the form is cleaned, so a bad URL or document is
-    a form error and nothing is saved. The change is recorded in the IdP's metadata changes
-    once the row is saved.
+    The metadata is fetched and checked while the form is cleaned (metadata.check_new_copy), so
+    a bad URL or document is a form error and nothing is saved; metadata.register saves the IdP
+    with it and records it in the IdP's metadata changes.
     """
 
     class Meta:
@@ -73,7 +73,8 @@ class IdentityProviderForm(forms.ModelForm):
         strip=False,  # spaces alone are an error, not "use the default"
     )
 
-    change_summary = ""
+    new_copy = None  # the metadata copy checked by clean(), for metadata.register
+    preset = None
 
     def clean_sp_entity_id(self):
         value = self.cleaned_data["sp_entity_id"]
@@ -107,39 +108,43 @@ class IdentityProviderForm(forms.ModelForm):
         ):
             return cleaned_data  # invalid already, or the stored metadata stays as it is
         pasted = xml and "metadata_xml" in self.changed_data
-        field = "metadata_xml" if pasted else "metadata_url"
-        entity_id = cleaned_data.get("aggregate_entity_id", self.instance.aggregate_entity_id)
-        pinned = cleaned_data.get(
-            "metadata_signing_certificate", self.instance.metadata_signing_certificate
-        )
         try:
-            fetched = None if pasted else fetching.fetch(url)
-            document = idp_metadata.parse(xml if pasted else fetched.body, entity_id, pinned)
-            metadata.check_replacement(self.instance, document)
+            self.new_copy = metadata.check_new_copy(
+                self.instance,
+                url=url,
+                xml=xml if pasted else "",
+                entity_id=cleaned_data.get(
+                    "aggregate_entity_id", self.instance.aggregate_entity_id
+                ),
+                pinned_certificate=cleaned_data.get(
+                    "metadata_signing_certificate", self.instance.metadata_signing_certificate
+                ),
+            )
         except idp_metadata.MetadataError as error:
-            self.add_error(field, str(error))
+            self.add_error("metadata_xml" if pasted else "metadata_url", str(error))
             return cleaned_data
-        self.change_summary = metadata.describe_changes(self.instance.metadata_xml, document)
-        self.change_source = "" if pasted else url
-        metadata.apply(self.instance, document, fetched)
-        cleaned_data["metadata_xml"] = document.xml
+        cleaned_data["metadata_xml"] = self.new_copy.document.xml
         return cleaned_data
 
     def apply_preset(self, cleaned_data):
         preset = PRESETS.get(cleaned_data.get("attribute_preset", ""))
         if preset is None:
             return
-        # Set on the instance too: the add form has the preset but not the fields it fills.
         for field in ("attribute_mapping", "groups_attribute"):
-            value = preset[field]
-            cleaned_data[field] = value
-            setattr(self.instance, field, value)
+            cleaned_data[field] = preset[field]
+        self.preset = preset
 
-    def _save_m2m(self):
-        # Django calls this once the row is saved, also when the admin saves with commit=False.
-        super()._save_m2m()
-        if self.change_summary:
-            metadata.record_change(self.instance, self.change_source, self.change_summary)
+    def save(self, commit=True):
+        """The IdP, saved by metadata.register (with the new metadata copy, if any, and its
+        history) when ``commit``; without, the caller registers it (as the admin does)."""
+        identity_provider = super().save(commit=False)
+        if self.preset is not None:  # the add form has the preset, not the fields it fills
+            for field in ("attribute_mapping", "groups_attribute"):
+                setattr(identity_provider, field, self.preset[field])
+        if commit:
+            metadata.register(identity_provider, self.new_copy)
+            self.save_m2m()
+        return identity_provider
 
 
 class DiscoveryForm(forms.Form):

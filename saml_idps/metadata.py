@@ -1,8 +1,11 @@
 """Registering and refreshing an IdP's metadata: fetch (fetching.py), check (idp_metadata.py),
 then keep the new copy only when it may replace the last good one, with its history.
 
-It runs when an admin saves an IdP, or when a command or an admin action refreshes one; never
-during a login, which reads the last good copy from the database.
+One pipeline for every way in: ``check_new_copy`` fetches or reads a document and checks it,
+writing nothing (the admin's form calls it while it is cleaned, so a bad URL is a form error);
+``register`` saves the IdP with that copy and records it in the history, in one transaction
+(the admin, the CLI and import through the form, and ``refresh``). Never during a login, which
+reads the last good copy from the database.
 """
 
 from dataclasses import dataclass, replace
@@ -11,9 +14,20 @@ from cryptography.hazmat.primitives import hashes
 from django.db import transaction
 from django.utils import timezone
 
-from .fetching import fetch
-from .idp_metadata import MetadataError, parse, parse_xml, read_entity
+from .fetching import Fetched, fetch
+from .idp_metadata import IdpMetadata, MetadataError, parse, parse_xml, read_entity
 from .models import IdentityProvider, MetadataChange
+
+
+@dataclass(frozen=True)
+class NewCopy:
+    """A checked metadata document an IdP may take, where it came from (a URL, or "" for
+    pasted XML), and what it changes in words for the history ("": nothing to record)."""
+
+    document: IdpMetadata
+    fetched: Fetched | None
+    source: str
+    summary: str
 
 
 @dataclass(frozen=True)
@@ -38,8 +52,28 @@ def check_replacement(identity_provider, metadata):
         )
 
 
+def check_new_copy(identity_provider, url="", xml="", entity_id="", pinned_certificate=""):
+    """The document pasted as ``xml``, or else fetched from ``url``, checked as the IdP's next
+    copy (MetadataError if it may not be). Writes nothing."""
+    fetched = None if xml else fetch(url)
+    document = parse(xml or fetched.body, entity_id, pinned_certificate)
+    check_replacement(identity_provider, document)
+    summary = describe_changes(identity_provider.metadata_xml, document)
+    return NewCopy(document, fetched, "" if xml else url, summary)
+
+
+def register(identity_provider, new_copy=None):
+    """Save the IdP; with ``new_copy``, as its last good copy, recorded in its history."""
+    with transaction.atomic():
+        if new_copy is not None:
+            apply(identity_provider, new_copy.document, new_copy.fetched)
+        identity_provider.save()
+        if new_copy is not None and new_copy.summary:
+            record_change(identity_provider, new_copy.source, new_copy.summary)
+
+
 def apply(identity_provider, metadata, fetched=None):
-    """Make ``metadata`` the IdP's last good copy (the caller saves the row)."""
+    """Make ``metadata`` the IdP's last good copy (register() saves the row)."""
     now = timezone.now()
     identity_provider.entity_id = metadata.entity_id
     identity_provider.metadata_xml = metadata.xml
@@ -151,9 +185,5 @@ def refresh(identity_provider):
 
     changed = metadata.xml != identity_provider.metadata_xml
     summary = describe_changes(identity_provider.metadata_xml, metadata) if changed else ""
-    with transaction.atomic():
-        apply(identity_provider, metadata, fetched)
-        identity_provider.save()
-        if changed:
-            record_change(identity_provider, url, summary)
+    register(identity_provider, NewCopy(metadata, fetched, url, summary))
     return RefreshResult(identity_provider, "updated" if changed else "unchanged", summary)

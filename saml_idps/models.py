@@ -247,6 +247,16 @@ class IdentityProvider(models.Model):
     def __str__(self):
         return self.name
 
+    @classmethod
+    def settings_fields(cls):
+        """The names of every setting an operator makes on an IdP, through the admin, the CLI
+        or import and export: its editable fields (what the metadata says is not editable)."""
+        return [
+            field.name
+            for field in cls._meta.get_fields()
+            if field.concrete and field.editable and not field.auto_created
+        ]
+
     def clean(self):
         mapping = self.attribute_mapping
         if not isinstance(mapping, dict) or not all(

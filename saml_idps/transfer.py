@@ -14,29 +14,7 @@ from .forms import IdentityProviderForm, errors_as_text
 from .idp_metadata import normalize_pem
 from .models import EmailDomain, GroupMapping, IdentityProvider
 
-# Every setting an admin can make on an IdP, in the admin's order.
-SETTINGS_FIELDS = [
-    "slug",
-    "name",
-    "metadata_url",
-    "metadata_xml",
-    "aggregate_entity_id",
-    "metadata_signing_certificate",
-    "sp_entity_id",
-    "acs_url",
-    "enabled",
-    "allow_idp_initiated",
-    "required_signatures",
-    "allow_sha1",
-    "sign_authn_requests",
-    "require_encryption",
-    "clock_skew",
-    "create_users",
-    "attribute_mapping",
-    "groups_attribute",
-    "remove_unasserted_groups",
-    "show_assertion_values",
-]
+SETTINGS_FIELDS = IdentityProvider.settings_fields()
 SettingsForm = modelform_factory(
     IdentityProvider, form=IdentityProviderForm, fields=SETTINGS_FIELDS
 )

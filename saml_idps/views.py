@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
 from djangosaml2.cache import OutstandingQueriesCache
 
-from . import audit, validation
+from . import audit, logout_checks, replay, response_checks
 from .conf import app_setting
 from .config import offers_single_logout, sp_config, sp_urls
 from .forms import DiscoveryForm
@@ -88,10 +88,10 @@ class AssertionConsumerServiceView(
     def post(self, request, *args, **kwargs):
         identity_provider = self.identity_provider
         try:
-            self.encrypted = validation.check_raw_response(
+            self.encrypted = response_checks.check_raw_response(
                 request.POST.get("SAMLResponse", ""), identity_provider
             )
-            validation.check_relay_state(request)
+            response_checks.check_relay_state(request)
             # The IdP's create_users policy is applied by the backend: djangosaml2 reads a
             # False create_unknown_user argument as "use the setting".
             return super().post(request, attribute_mapping=identity_provider.attribute_mapping)
@@ -108,28 +108,28 @@ class AssertionConsumerServiceView(
         acs_urls = set(urls.acs_endpoints)
         try:
             if self.encrypted:  # the raw check saw every other signature already
-                validation.check_decrypted_algorithms(response, identity_provider)
-            validation.check_issuers(response, identity_provider)
-            validation.check_timing(response, identity_provider)
-            validation.check_destination(response, acs_urls)
-            validation.check_subject_confirmation(response, acs_urls)
-            validation.check_audience(response, urls.entity_id)
-            validation.check_answers_own_request(
+                response_checks.check_decrypted_algorithms(response, identity_provider)
+            response_checks.check_issuers(response, identity_provider)
+            response_checks.check_timing(response, identity_provider)
+            response_checks.check_destination(response, acs_urls)
+            response_checks.check_subject_confirmation(response, acs_urls)
+            response_checks.check_audience(response, urls.entity_id)
+            response_checks.check_answers_own_request(
                 response, self.request.saml_session, identity_provider
             )
             identity_policy().check_name_id(identity_provider, response.name_id)
-            validation.check_name_id_fits(response)
-            validation.consume_assertions(response, identity_provider)
+            response_checks.check_name_id_fits(response)
+            replay.consume_assertions(response, identity_provider)
         except LoginRefused as refusal:
             self.refusal = refusal  # djangosaml2 turns any exception here into its own
             raise
 
     def handle_acs_failure(self, request, exception=None, status=403, **kwargs):
         identity_provider = self.identity_provider
-        refusal = self.refusal or validation.refusal_for(
+        refusal = self.refusal or response_checks.refusal_for(
             exception,
             identity_provider,
-            validation.status_message(request.POST.get("SAMLResponse", "")),
+            response_checks.status_message(request.POST.get("SAMLResponse", "")),
         )
         logger.warning(
             "Login through IdP %s refused: %s", identity_provider.slug, refusal.for_the_log()
@@ -192,10 +192,10 @@ class SingleLogoutServiceView(IdentityProviderMixin, djangosaml2_views.LogoutVie
         try:
             if "SAMLRequest" in data:
                 _, client = self.get_state_client(request)
-                validation.check_logout_request(client, data, binding)
+                logout_checks.check_logout_request(client, data, binding)
             elif "SAMLResponse" in data:
                 state, client = self.get_state_client(request)
-                validation.check_logout_response(client, state, data, binding)
+                logout_checks.check_logout_response(client, state, data, binding)
             return self.handle_logout_message(request, data, binding, *args, **kwargs)
         except LoginRefused as refusal:
             logger.warning("IdP %s: %s", self.identity_provider.slug, refusal.for_the_log())
@@ -205,7 +205,7 @@ class SingleLogoutServiceView(IdentityProviderMixin, djangosaml2_views.LogoutVie
         try:
             return super().do_logout_service(request, data, binding, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - pysaml2 raises many kinds for bad input
-            raise validation.unreadable_logout_message() from exc
+            raise logout_checks.unreadable_logout_message() from exc
 
 
 class LogoutView(djangosaml2_views.LogoutInitView):

@@ -1,7 +1,6 @@
 """Small builders the tests share: IdPs registered with the site, sign-ins, a metadata server."""
 
 import functools
-import json
 import re
 import socket
 import threading
@@ -10,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from django.contrib.auth import get_user_model
 from django.test import Client, TestCase
 
-from saml_idps import idp_metadata, metadata
+from saml_idps import metadata, transfer
 from saml_idps.models import IdentityProvider, LoginAttempt
 
 from .idp import TestIdentityProvider
@@ -66,8 +65,7 @@ def sp_entity_id(slug):
 def register(idp, slug, **fields):
     """Store ``idp`` as an IdentityProvider row."""
     row = IdentityProvider(slug=slug, name=fields.pop("name", slug.upper()), **fields)
-    metadata.apply(row, idp_metadata.parse(idp.metadata_xml))
-    row.save()
+    metadata.register(row, metadata.check_new_copy(row, xml=idp.metadata_xml))
     return row
 
 
@@ -81,36 +79,11 @@ NO_INLINES = {
     for prefix in ("email_domains", "group_mappings", "metadata_changes")
     for count in ("TOTAL", "INITIAL")
 }
-ADMIN_TEXT_FIELDS = [
-    "slug",
-    "name",
-    "metadata_url",
-    "metadata_xml",
-    "required_signatures",
-    "clock_skew",
-    "groups_attribute",
-    "aggregate_entity_id",
-    "metadata_signing_certificate",
-    "sp_entity_id",
-    "acs_url",
-]
-ADMIN_FLAGS = [
-    "enabled",
-    "allow_idp_initiated",
-    "allow_sha1",
-    "sign_authn_requests",
-    "require_encryption",
-    "create_users",
-    "remove_unasserted_groups",
-    "show_assertion_values",
-]
 
 
 def admin_change_data(row, **changes):
     """What the admin's change form of ``row`` posts when saved with ``changes``."""
-    data = {name: getattr(row, name) for name in ADMIN_TEXT_FIELDS}
-    data["attribute_mapping"] = json.dumps(row.attribute_mapping)
-    data.update({flag: "on" for flag in ADMIN_FLAGS if getattr(row, flag)})
+    data = transfer.form_data({}, row)
     data.update(NO_INLINES)
     data.update(changes)
     return {name: value for name, value in data.items() if value is not None}

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 import xmlsec
 from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SamlBase, saml, samlp
-from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor, sign_entity_descriptor
 from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.samlp import STATUS_AUTHN_FAILED
@@ -19,7 +18,7 @@ from saml2.time_util import instant
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from saml_idps.certificates import generate_self_signed
-from saml_idps.crypto import XMLSEC, XmlSecBindings
+from saml_idps.crypto import XMLSEC, IdPConfig, XmlSecBindings
 
 OKTA_STYLE_ATTRIBUTES = {
     "FirstName": ["Alice"],

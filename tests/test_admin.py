@@ -236,6 +236,16 @@ class AdminRegistrationTests(TestCase):
         self.assertFalse(row.enabled)
         self.assertEqual(row.entity_id, self.idp.entity_id)
 
+    def test_every_setting_of_an_idp_is_on_its_change_page(self):
+        row = register(self.idp, "okta")
+        page = self.client.get(f"/admin/saml_idps/identityprovider/{row.pk}/change/")
+        for name in IdentityProvider.settings_fields():
+            self.assertContains(page, f'name="{name}"')
+
+    def test_what_the_metadata_says_is_no_setting(self):
+        facts = {"entity_id", "metadata_valid_until", "signing_certificates", "last_error"}
+        self.assertFalse(facts & set(IdentityProvider.settings_fields()))
+
 
 class PrivilegeTests(TestCase):
     """What staff without superuser status can and cannot do with IdPs, links and mappings."""

@@ -14,7 +14,7 @@ from django.utils import timezone
 from lxml import etree
 from saml2.xmldsig import DIGEST_MD5, DIGEST_SHA1, SIG_RSA_MD5, SIG_RSA_SHA1
 
-from saml_idps import validation
+from saml_idps import response_checks
 from saml_idps.models import LoginAttempt
 
 from .attacks import all_of, assertion_of, encode, first, signed, tree
@@ -300,7 +300,7 @@ class XmlSignatureWrappingBehindTheCountTests(XmlSignatureWrappingTests):
     the count is a cheap first stop, not the only one."""
 
     def assertAttackRefused(self, saml_response, code, relay_state="", reason=""):
-        with mock.patch.object(validation, "check_assertion_count"):
+        with mock.patch.object(response_checks, "check_assertion_count"):
             response = self.post_response("idp-a", saml_response, relay_state)
         self.assertGreaterEqual(response.status_code, 400)
         self.assertLess(response.status_code, 500)

@@ -1,6 +1,9 @@
 """Who an assertion signs in: linked users only, never an existing account by name or email."""
 
+from django.contrib import auth
 from django.contrib.auth import get_user_model
+from django.test import RequestFactory
+from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
 
 from saml_idps.models import IdentityLink
 from saml_idps.policy import identity_policy
@@ -130,7 +133,7 @@ class AttributeTests(SamlTestCase):
 
 
 class BackendIssuerTests(SamlTestCase):
-    """The policy checks the issuer itself, though the ACS's check (validation.check_issuers)
+    """The policy checks the issuer itself, though the ACS's check (response_checks.check_issuers)
     runs first: a login reaching the backend another way must not slip through."""
 
     def test_an_assertion_issued_by_another_idp_is_refused_by_the_policy(self):
@@ -139,4 +142,17 @@ class BackendIssuerTests(SamlTestCase):
                 self.row_a, "alice@example.com", "alice@example.com", self.row_b.entity_id, True
             )
         self.assertEqual(refused.exception.code, "issuer_mismatch")
+        self.assertFalse(User.objects.exists())
+
+
+class BackendCallerTests(SamlTestCase):
+    def test_no_one_is_signed_in_without_the_idp_the_response_was_posted_to(self):
+        # As djangosaml2's own ACS would call it, in a host project wiring it by mistake.
+        session_info = {
+            "ava": {"Email": ["alice@example.com"]},
+            "name_id": NameID(format=NAMEID_FORMAT_EMAILADDRESS, text="alice@example.com"),
+            "issuer": self.row_a.entity_id,
+        }
+        request = RequestFactory().post("/saml/idp-a/acs/")
+        self.assertIsNone(auth.authenticate(request, session_info=session_info))
         self.assertFalse(User.objects.exists())

@@ -1,10 +1,11 @@
 import os
+from importlib.metadata import version
 from unittest import mock
 
 from django.conf import settings
 from django.test import SimpleTestCase, override_settings
 
-from saml_idps.checks import check_crypto_backend, check_host_settings
+from saml_idps.checks import check_crypto_backend, check_host_settings, pysaml2_version_errors
 
 from .services import require_xmlsec1
 
@@ -31,6 +32,14 @@ class CryptoBackendCheckTests(SimpleTestCase):
     @override_settings(SAML_IDPS_CRYPTO_BACKEND="pyXMLSecurity")
     def test_unknown_backend_is_an_error(self):
         self.assertEqual(ids(check_crypto_backend(None)), ["saml_idps.E008"])
+
+
+class Pysaml2VersionCheckTests(SimpleTestCase):
+    def test_the_pinned_pysaml2_passes(self):
+        self.assertEqual(pysaml2_version_errors(version("pysaml2")), [])
+
+    def test_another_minor_version_is_an_error_until_crypto_is_checked_against_it(self):
+        self.assertEqual(ids(pysaml2_version_errors("7.6.0")), ["saml_idps.E009"])
 
 
 def ids(problems):

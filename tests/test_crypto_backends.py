@@ -11,6 +11,9 @@ import re
 import tempfile
 from unittest import mock
 
+import saml2.config
+import saml2.entity
+import saml2.sigver
 from django.db import transaction
 from django.test import RequestFactory, SimpleTestCase, override_settings
 from lxml import etree
@@ -18,7 +21,7 @@ from saml2 import samlp
 from saml2.client import Saml2Client
 from saml2.saml import NAMESPACE as SAML_NS
 from saml2.samlp import response_from_string
-from saml2.sigver import SignatureError, XmlsecError
+from saml2.sigver import SignatureError, SigverError, XmlsecError
 from saml2.xml.schema import XMLSchemaError
 from saml2.xml.schema import validate as pysaml2_validate
 from saml2.xmldsig import NAMESPACE as DSIG_NS
@@ -284,7 +287,50 @@ class ResponseParsedOnceTests(SamlTestCase):
         with self.assertRaises(SignatureError):
             self.context.correctly_signed_response(text, require_response_signature=True)
 
+    def test_the_schema_of_a_signed_element_is_checked_by_libxml2(self):
+        saml_response = self.idp_a.response(acs_url("idp-a"), sp_entity_id("idp-a"))
+        text = base64.b64decode(saml_response).decode().replace(' Version="2.0"', "", 1)
+        with self.assertRaises(SignatureError) as raised:
+            self.context.correctly_signed_response(text)
+        self.assertIn("is required but missing", str(raised.exception))  # libxml2's words
+
 
 class DefaultBackendTests(SimpleTestCase):
     def test_the_in_process_backend_is_the_default(self):
         self.assertEqual(app_setting("CRYPTO_BACKEND"), crypto.XMLSEC)
+
+
+class OtherPysaml2UsersTests(SimpleTestCase):
+    """The in-process backend serves the configurations this app builds; any other pysaml2
+    configuration in the process (a host project's) gets pysaml2's own, as without this app."""
+
+    def configuration(self, crypto_backend):
+        config = saml2.config.SPConfig()
+        config.load({"entityid": "https://host.example.com/sp", "crypto_backend": crypto_backend})
+        return config
+
+    def test_another_configuration_gets_pysaml2s_own_security_context_each_time(self):
+        config = self.configuration("XMLSecurity")
+        context = saml2.entity.security_context(config)
+        self.assertIs(type(context), saml2.sigver.SecurityContext)
+        self.assertIs(type(context.crypto), saml2.sigver.CryptoBackendXMLSecurity)
+        self.assertIsNot(saml2.entity.security_context(config), context)
+
+    def test_another_configuration_naming_our_backend_is_refused_as_pysaml2_refuses_it(self):
+        with self.assertRaisesMessage(SigverError, "Unknown crypto_backend xmlsec"):
+            saml2.entity.security_context(self.configuration(crypto.XMLSEC))
+
+    def test_outside_our_signature_checks_pysaml2_checks_schemas_itself(self):
+        document = f'<saml:Assertion xmlns:saml="{SAML_NS}"/>'
+        with self.assertRaises(XMLSchemaError) as raised:
+            saml2.sigver.validate_doc_with_schema(document)
+        self.assertIn("Reason: missing required attribute", str(raised.exception))  # xmlschema's
+
+    def test_pysaml2s_key_loader_is_its_own(self):
+        self.assertEqual(saml2.sigver.import_rsa_key_from_file.__module__, "saml2.sigver")
+
+    def test_this_apps_configuration_gets_one_in_process_context(self):
+        config = build_sp_config(None, None)
+        context = saml2.entity.security_context(config)
+        self.assertIsInstance(context.crypto, crypto.XmlSecBindings)
+        self.assertIs(saml2.entity.security_context(config), context)

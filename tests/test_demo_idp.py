@@ -56,10 +56,8 @@ class DemoIdpEndpointTests(TestCase):
     @override_settings(SAML_DEFAULT_BINDING=BINDING_HTTP_POST)
     def test_login_through_the_http_post_binding(self):
         demo = IdentityProvider(slug="demo", name="Demo IdP")
-        metadata.apply(
-            demo, idp_metadata.parse(self.client.get("/demo-idp/demo/metadata/").content)
-        )
-        demo.save()
+        document = self.client.get("/demo-idp/demo/metadata/").content.decode()
+        metadata.register(demo, metadata.check_new_copy(demo, xml=document))
 
         request_form = self.client.get("/saml/demo/login/").content.decode()
         self.assertIn('action="http://testserver/demo-idp/demo/sso/post/"', request_form)

@@ -9,7 +9,7 @@ from django.test import Client
 from saml2.saml import NAMEID_FORMAT_TRANSIENT
 from saml2.samlp import STATUS_REQUEST_DENIED
 
-from saml_idps import validation
+from saml_idps import response_checks
 from saml_idps.models import ConsumedAssertion, IdentityLink, LoginAttempt
 
 from .fixtures import SITE, SamlTestCase, acs_url, sp_entity_id
@@ -104,9 +104,8 @@ class IdpInitiatedLoginTests(SamlTestCase):
         saml_response = self.idp_a.response(acs_url("idp-a"), sp_entity_id("idp-a"))
         self.assertSignedIn(self.post_response("idp-a", saml_response))
         document = base64.b64decode(saml_response).decode()
-        latest = max(
-            validation.instant(value) for value in re.findall(r'NotOnOrAfter="([^"]+)"', document)
-        )
+        limits = re.findall(r'NotOnOrAfter="([^"]+)"', document)
+        latest = max(response_checks.instant(value) for value in limits)
         record = ConsumedAssertion.objects.get()
         self.assertEqual(record.expires_at, latest + timedelta(seconds=120))
 

@@ -25,7 +25,7 @@ from saml_idps import crypto, idp_metadata, keys, metadata
 from saml_idps.models import IdentityLink, IdentityProvider, LoginAttempt
 from saml_idps.normalize import normalize_name_id
 from saml_idps.refusals import SESSION_PENDING_REQUESTS
-from saml_idps.validation import NS_SAML
+from saml_idps.response_checks import NS_SAML
 
 from .realworld import CAPTURED, FOLDER, METADATA
 from .services import XMLSEC1_MISSING, require_xmlsec1
@@ -88,8 +88,7 @@ def register_real_metadata(file, slug):
     """An IdP row from one of the real metadata documents, as the admin registers it."""
     document = next(document for document in METADATA if document.file == file)
     row = IdentityProvider(slug=slug, name=document.product)
-    metadata.apply(row, idp_metadata.parse(document.path.read_text()))
-    row.save()
+    metadata.register(row, metadata.check_new_copy(row, xml=document.path.read_text()))
     return row
 
 
@@ -115,10 +114,8 @@ class CapturedResponseTests(TestCase):
             allow_sha1=captured.uses_sha1,
         )
         row.full_clean(exclude=["entity_id", "metadata_xml"])
-        metadata.apply(
-            row, idp_metadata.parse(minimal_idp_metadata(captured.issuer, captured.certificate_pem))
-        )
-        row.save()
+        document = minimal_idp_metadata(captured.issuer, captured.certificate_pem)
+        metadata.register(row, metadata.check_new_copy(row, xml=document))
         return row
 
     def verdict(self, captured, document, backend):

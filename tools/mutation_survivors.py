@@ -130,7 +130,7 @@ REASONS = {
 
 
 def function_name(key):
-    """``check_timing`` of ``saml_idps.validation.x_check_timing__mutmut_3``, and
+    """``check_timing`` of ``saml_idps.response_checks.x_check_timing__mutmut_3``, and
     ``IdentityPolicy.user_for`` of a method's ``xǁIdentityPolicyǁuser_for__mutmut_7``."""
     mangled = key.rpartition(".")[2].rpartition("__mutmut_")[0]
     return mangled.removeprefix("xǁ").replace("ǁ", ".") if "ǁ" in mangled else mangled[2:]

@@ -5,7 +5,6 @@ from pathlib import Path
 from django.conf import settings
 from django.urls import reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
 from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAMEID_FORMAT_EMAILADDRESS
 from saml2.server import Server
@@ -14,6 +13,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from saml_idps.certificates import generate_self_signed
 from saml_idps.conf import app_setting
 from saml_idps.config import build_sp_config, sp_urls
+from saml_idps.crypto import IdPConfig
 from saml_idps.models import IdentityProvider
 
 

@@ -14,7 +14,7 @@ from lxml import etree
 from saml2.time_util import str_to_time
 
 from saml_idps.crypto import XmlSecBindings
-from saml_idps.validation import NS_DS, NS_SAML, NS_SAMLP, SHA1_METHODS
+from saml_idps.response_checks import NS_DS, NS_SAML, NS_SAMLP, SHA1_METHODS
 
 FOLDER = Path(__file__).resolve().parent
 

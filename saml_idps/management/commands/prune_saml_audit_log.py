@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from saml_idps import audit, validation
+from saml_idps import audit, replay
 from saml_idps.conf import app_setting
 
 
@@ -14,5 +14,5 @@ class Command(BaseCommand):
         deleted = audit.prune()
         days = app_setting("AUDIT_RETENTION_DAYS")
         self.stdout.write(f"Deleted {deleted} login attempt(s) older than {days} days.")
-        expired = validation.prune_consumed_assertions()
+        expired = replay.prune_consumed_assertions()
         self.stdout.write(f"Deleted {expired} replay record(s) of expired assertions.")

@@ -4,7 +4,6 @@ has accepted it (what it does not check itself), and plain words for what it ref
 import base64
 import binascii
 import calendar
-import time
 import zlib
 from datetime import UTC, datetime, timedelta
 from xml.etree.ElementTree import ParseError
@@ -12,11 +11,9 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from saml2 import xmldsig
-from saml2.request import LogoutRequest
 from saml2.response import StatusError, StatusRequestDenied, UnsolicitedResponse
 from saml2.saml import SCM_BEARER
 from saml2.samlp import STATUS_SUCCESS
@@ -26,7 +23,7 @@ from saml2.validate import ResponseLifetimeExceed, ToEarly
 from saml2.xml.schema import XMLSchemaError
 
 from .conf import app_setting
-from .models import ConsumedAssertion, IdentityLink
+from .models import IdentityLink
 from .normalize import normalize_name_id
 from .refusals import SESSION_PENDING_REQUESTS, LoginRefused
 
@@ -319,90 +316,6 @@ def instant(text):
     return datetime.fromtimestamp(calendar.timegm(str_to_time(text)), tz=UTC)
 
 
-def consume_assertions(response, identity_provider):
-    """Record each assertion ID as used; one already recorded is a replay.
-
-    The unique constraint in the shared database makes this atomic across processes and
-    instances; rows are pruned once the assertion could no longer be accepted anyway.
-    """
-    if time.monotonic() - _last_prune > PRUNE_INTERVAL:
-        prune_consumed_assertions()
-    for assertion in response.assertions:
-        issuer = assertion.issuer.text.strip()
-        check_fits(assertion.id, ConsumedAssertion, "assertion_id", "assertion ID")
-        try:
-            with transaction.atomic():
-                ConsumedAssertion.objects.create(
-                    issuer=issuer,
-                    assertion_id=assertion.id,
-                    expires_at=replay_expiry(assertion, identity_provider.clock_skew),
-                )
-        except IntegrityError:
-            raise LoginRefused(
-                "replay",
-                "This sign-in response was already used. Sign in again from the start.",
-            ) from None
-
-
-# Expired replay rows are deleted at most this often (seconds) by each process, and daily by
-# prune_saml_audit_log: not on every login, where the DELETE would cost a transaction.
-PRUNE_INTERVAL = 60
-_last_prune = float("-inf")
-
-
-def prune_consumed_assertions():
-    """Delete the replay rows of assertions that could no longer be accepted; returns how many."""
-    global _last_prune
-    _last_prune = time.monotonic()
-    deleted, _ = ConsumedAssertion.objects.filter(expires_at__lt=timezone.now()).delete()
-    return deleted
-
-
-def replay_expiry(assertion, clock_skew):
-    """When the assertion can no longer pass pysaml2's time checks: its latest NotOnOrAfter
-    plus the clock skew (or the replay window when it states none)."""
-    limits = [
-        confirmation.subject_confirmation_data.not_on_or_after
-        for confirmation in assertion.subject.subject_confirmation
-        if confirmation.subject_confirmation_data is not None
-    ]
-    if assertion.conditions is not None:
-        limits.append(assertion.conditions.not_on_or_after)
-    if not any(limits):
-        return timezone.now() + timedelta(seconds=app_setting("REPLAY_WINDOW"))
-    return max(instant(limit) for limit in limits if limit) + timedelta(seconds=clock_skew)
-
-
-def check_logout_request(client, data, binding):
-    """The LogoutRequest in ``data`` must be signed by the IdP: in the XML for the POST
-    binding, in the query string (SigAlg, Signature) for the HTTP-Redirect binding."""
-    request = LogoutRequest(
-        client.sec,
-        client.config.endpoint("single_logout_service", binding, "sp"),
-        client.config.attribute_converters,
-        timeslack=client.config.accepted_time_diff or 0,
-    )
-    try:
-        document = client.unravel(data["SAMLRequest"], binding, LogoutRequest.msgtype)
-        request.loads(
-            document,
-            binding,
-            origdoc=data["SAMLRequest"],
-            must=True,
-            relay_state=data.get("RelayState"),
-            sigalg=data.get("SigAlg"),
-            signature=data.get("Signature"),
-        )
-        request.verify()
-    except Exception as exc:  # noqa: BLE001 - pysaml2 raises many kinds for a bad request
-        raise LoginRefused(
-            "logout_request_not_signed",
-            "The logout request is not correctly signed by the identity provider, so it was "
-            "ignored and you are still signed in here.",
-            status=403,
-        ) from exc
-
-
 def status_message(saml_response):
     """The StatusMessage of a posted response (it passed the raw check), or "": the IdP's own
     words, or an attacker's, since an error response need not be signed."""
@@ -412,31 +325,6 @@ def status_message(saml_response):
         return ""
     message = root.find(f"{{{NS_SAMLP}}}Status/{{{NS_SAMLP}}}StatusMessage")
     return (message.text or "") if message is not None else ""
-
-
-def check_logout_response(client, state, data, binding):
-    """The LogoutResponse in ``data`` must answer a LogoutRequest this browser's session sent
-    (its InResponseTo is in pysaml2's state kept by djangosaml2), whatever its status says."""
-    try:
-        document = client.unravel(data["SAMLResponse"], binding, "LogoutResponse")
-        in_response_to = fromstring(document, forbid_dtd=True).get("InResponseTo")
-    except Exception as exc:  # noqa: BLE001 - pysaml2 and the parser raise many kinds
-        raise unreadable_logout_message() from exc
-    if not in_response_to or (state.get(in_response_to) or {}).get("operation") != "SLO":
-        raise LoginRefused(
-            "unexpected_logout_response",
-            "This logout response answers no sign-out started in this browser, so it was "
-            "ignored and you are still signed in.",
-            status=400,
-        )
-
-
-def unreadable_logout_message():
-    return LoginRefused(
-        "invalid_logout_message",
-        "The identity provider's logout message could not be read.",
-        status=400,
-    )
 
 
 def refusal_for(exception, identity_provider, quoted=""):
