@@ -24,6 +24,9 @@ DATABASE_NAME = "samlsite_bench"
 DATABASE_URL = f"{SERVER_URL}/{DATABASE_NAME}"
 os.environ["DJANGO_SETTINGS_MODULE"] = "samlsite.settings"
 os.environ["DATABASE_URL"] = DATABASE_URL
+# This process only builds IdPs and posts responses; the site under test runs in production
+# settings (production_environment below). The settings fail closed without one of the two.
+os.environ.setdefault("DEBUG", "1")
 
 import django  # noqa: E402
 import psycopg2  # noqa: E402
