@@ -15,6 +15,10 @@ METADATA_SOURCES = [
 ]
 
 
+# What a preset fills in.
+PRESET_FIELDS = ("attribute_mapping", "groups_attribute")
+
+
 class FormattedJSONField(forms.JSONField):
     """JSON shown indented, one attribute a line, and checked when saved."""
 
@@ -130,7 +134,7 @@ class IdentityProviderForm(forms.ModelForm):
         preset = PRESETS.get(cleaned_data.get("attribute_preset", ""))
         if preset is None:
             return
-        for field in ("attribute_mapping", "groups_attribute"):
+        for field in PRESET_FIELDS:
             cleaned_data[field] = preset[field]
         self.preset = preset
 
@@ -139,7 +143,7 @@ class IdentityProviderForm(forms.ModelForm):
         history) when ``commit``; without, the caller registers it (as the admin does)."""
         identity_provider = super().save(commit=False)
         if self.preset is not None:  # the add form has the preset, not the fields it fills
-            for field in ("attribute_mapping", "groups_attribute"):
+            for field in PRESET_FIELDS:
                 setattr(identity_provider, field, self.preset[field])
         if commit:
             metadata.register(identity_provider, self.new_copy)
