@@ -33,5 +33,5 @@ test: $(VENV)/.installed
 # nobody has reviewed (tools/accepted_survivors.toml) makes the target fail.
 mutation: $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet -r requirements-mutation.txt
-	DEBUG=1 DEMO_IDP=1 $(VENV)/bin/mutmut run --max-children 2
+	DEBUG=1 DEMO_IDP=1 $(VENV)/bin/mutmut run --max-children 3
 	$(PY) tools/mutation_survivors.py > docs/mutation-survivors.md

@@ -17,3 +17,17 @@ class NeverLinkAutomaticallyPolicy(IdentityPolicy):
 
     def may_link_automatically(self, identity_provider, user):
         return False
+
+
+class UsernameTakenMeanwhilePolicy(IdentityPolicy):
+    """The username chosen for a new account is taken by another sign-in before the INSERT,
+    ``times`` times in a row: the race tests/test_concurrent_logins.py runs for real."""
+
+    def __init__(self, taken, times):
+        self.taken, self.times = taken, times
+
+    def unique_username(self, base):
+        if self.times:
+            self.times -= 1
+            return self.taken
+        return super().unique_username(base)

@@ -6,8 +6,11 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from saml_idps.models import EmailDomain, IdentityLink, LoginAttempt
+from saml_idps.policy import USERNAME_ATTEMPTS, IdentityPolicy
+from saml_idps.refusals import LoginRefused
 
 from .fixtures import SamlTestCase
+from .policies import UsernameTakenMeanwhilePolicy
 
 User = get_user_model()
 
@@ -161,6 +164,36 @@ class ProvisioningTests(PolicyTestCase):
         response = self.sign_in_a()
         self.assertContains(response, "is turned off", status_code=404)
         self.assertEqual(LoginAttempt.objects.get().reason, "idp_disabled")
+
+
+class CreateUserRaceTests(PolicyTestCase):
+    """create_user after another sign-in got in first (one connection; the real concurrent
+    transactions are in tests/test_concurrent_logins.py, on PostgreSQL)."""
+
+    def test_a_link_made_meanwhile_by_the_same_subjects_first_login_is_its_account(self):
+        first = User.objects.create_user("alice")
+        IdentityLink.objects.create(identity_provider=self.row_a, name_id="alice", user=first)
+        user = IdentityPolicy().create_user(self.row_a, "alice", "alice@example.com")
+        self.assertEqual(user, first)
+        self.assertEqual(User.objects.count(), 1)
+
+    def test_a_username_taken_meanwhile_is_chosen_again(self):
+        User.objects.create_user("bob")
+        policy = UsernameTakenMeanwhilePolicy("bob", times=1)
+        user = policy.create_user(self.row_a, "alice", "alice@example.com")
+        self.assertEqual(user.username, "alice@example.com")
+        self.assertEqual(user.saml_identities.get().identity_provider, self.row_a)
+
+    def test_a_username_taken_on_every_attempt_is_refused_as_a_conflict(self):
+        User.objects.create_user("bob")
+        policy = UsernameTakenMeanwhilePolicy("bob", times=USERNAME_ATTEMPTS)
+        with self.assertRaises(LoginRefused) as refused:
+            policy.create_user(self.row_a, "alice", "alice@example.com")
+        self.assertEqual(
+            (refused.exception.code, refused.exception.status), ("account_conflict", 409)
+        )
+        self.assertEqual(User.objects.count(), 1)
+        self.assertFalse(IdentityLink.objects.exists())
 
 
 class NormalisationTests(PolicyTestCase):
