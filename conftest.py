@@ -8,29 +8,33 @@ to the suites that can tell a mutant of its module apart (`SUITES_BY_MODULE`):
   refreshing, real IdPs' documents, signing in through them), without the real IdPs' captured
   responses (CapturedResponseTests), which register metadata written from the response's
   certificate and judge responses, not documents;
-- who signs in and what they become (backends, policy): the identity-policy suites and the
-  suites that sign in (login, per-IdP URLs, real IdPs' responses), not the refusals that are
-  decided before anyone is looked up (attacks, hostile input, logout, SP keys, metadata);
+- who signs in and what they become (backends, policy): the identity-policy suites, the email
+  discovery, and the suites that sign in (login, per-IdP URLs, real IdPs' responses), not the
+  refusals decided before anyone is looked up (attacks, hostile input, logout, SP keys);
 - the checks of responses and logout messages, the replay record and the crypto backend: the
-  suites about signatures, encryption and messages, not the identity-policy suites, which sign
-  genuine responses only to see whom they sign in (the replay record also by the audit suite,
-  whose prune command deletes expired records).
+  suites about signatures, encryption, messages and refusals, not the groups-and-attributes
+  suite, which signs genuine responses only to see what they grant; for crypto.py not the
+  identity-policy suites either.
 
 tests/test_crypto_backends.py runs the login, attack and SP-key suites a second time, each
-response through both crypto backends and the suite's own assertions (the classes prefixed
-BothBackends). For a mutant in crypto.py that copy is the stronger test, so the suites it copies
-are left out; for any other mutant the copy repeats its suite at twice the cost, so the copy is
-left out. Either way each behaviour is tested once per mutant.
+response also through the xmlsec1 program, requiring the same verdict (the classes prefixed
+BothBackends). That copy proves the two backends agree on unmutated code; a mutant is judged by
+the suites' own assertions, so the copy is left out for every mutant (it would double the cost,
+mostly in xmlsec1 processes).
 
 A mutant that only a left-out suite could kill would survive, and a survivor without a reviewed
 reason fails `make mutation` (tools/mutation_survivors.py): narrowing cannot hide a gap.
 
-Passwords are hashed with MD5 here: a few tests give an account a usable password (it must not
-be linked automatically), and PBKDF2 takes most of a second per hash. No mutated module hashes
-or checks a password.
+Tests run cheapest class first (by the durations mutmut measured), so a mutant that some quick
+test kills is not first put through the slow ones. Passwords are hashed with MD5 here: a few
+tests give an account a usable password (it must not be linked automatically), and PBKDF2 takes
+most of a second per hash; no mutated module hashes or checks a password.
 """
 
+import json
 import os
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +51,7 @@ POLICY_TESTS = {
 }
 # Choosing an IdP by email domain (policy), the audit record and its pruning (replay).
 DISCOVERY_AND_AUDIT = "tests/test_discovery_and_audit.py"
+GROUPS_AND_ATTRIBUTES = "tests/test_groups_and_attributes.py"
 SIGN_IN_TESTS = {
     "tests/test_login.py",
     "tests/test_existing_idp_apps.py",
@@ -54,23 +59,23 @@ SIGN_IN_TESTS = {
 }
 CAPTURED_RESPONSES = "CapturedResponseTests"
 COPY_PREFIX = "BothBackends"
+MUTMUT_STATS = Path("mutmut-stats.json")  # in mutants/, where mutmut runs the tests
 
 
-def metadata_suites(path, suite, copied):
+def metadata_suites(path, suite):
     return path in METADATA_TESTS and suite != CAPTURED_RESPONSES
 
 
-def policy_suites(path, suite, copied):
-    signs_in = path in POLICY_TESTS | SIGN_IN_TESTS | {DISCOVERY_AND_AUDIT}
-    return signs_in and not suite.startswith(COPY_PREFIX)
+def policy_suites(path, suite):
+    return path in POLICY_TESTS | SIGN_IN_TESTS | {DISCOVERY_AND_AUDIT}
 
 
-def message_suites(path, suite, copied):
-    return path not in POLICY_TESTS and not suite.startswith(COPY_PREFIX)
+def message_suites(path, suite):
+    return path != GROUPS_AND_ATTRIBUTES
 
 
-def crypto_suites(path, suite, copied):
-    return path not in POLICY_TESTS | {DISCOVERY_AND_AUDIT} and suite not in copied
+def crypto_suites(path, suite):
+    return path not in POLICY_TESTS | {DISCOVERY_AND_AUDIT}
 
 
 # A module not named here keeps every selected test: an error in this hook would count as a kill.
@@ -88,18 +93,33 @@ SUITES_BY_MODULE = {
 
 def pytest_collection_modifyitems(config, items):
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    # Only while a mutant is tested: mutmut's first run records which tests reach which code.
     judges = SUITES_BY_MODULE.get(".".join(mutant.split(".")[:2]))
+    # Only while a mutant is tested: mutmut's first run records which tests reach which code.
     if "__mutmut_" not in mutant or judges is None:
         return
-    suite = {item: item.cls.__name__ if item.cls else "" for item in items}
-    path = {item: item.nodeid.split("::")[0] for item in items}
-    copied = {name.removeprefix(COPY_PREFIX) for name in suite.values() if COPY_PREFIX in name}
-    kept = [item for item in items if judges(path[item], suite[item], copied)]
-    left_out = [item for item in items if not judges(path[item], suite[item], copied)]
+
+    def kept(item):
+        suite = item.cls.__name__ if item.cls else ""
+        return not suite.startswith(COPY_PREFIX) and judges(item.nodeid.split("::")[0], suite)
+
+    left_out = [item for item in items if not kept(item)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = kept
+    items[:] = cheapest_class_first([item for item in items if kept(item)])
+
+
+def cheapest_class_first(items):
+    if not MUTMUT_STATS.exists():
+        return items
+    duration = json.loads(MUTMUT_STATS.read_text())["duration_by_test"]
+    cost = Counter()
+    for item in items:
+        cost[class_of(item)] += duration.get(item.nodeid, 0)
+    return sorted(items, key=lambda item: cost[class_of(item)])  # stable: in-class order kept
+
+
+def class_of(item):
+    return item.nodeid.rpartition("::")[0]
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,8 @@ account takeover attempts it must stop."""
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.test import override_settings
+from django.test import SimpleTestCase, override_settings
+from saml2.saml import NameID
 
 from saml_idps.models import EmailDomain, IdentityLink, LoginAttempt
 from saml_idps.policy import USERNAME_ATTEMPTS, IdentityPolicy
@@ -164,6 +165,14 @@ class ProvisioningTests(PolicyTestCase):
         response = self.sign_in_a()
         self.assertContains(response, "is turned off", status_code=404)
         self.assertEqual(LoginAttempt.objects.get().reason, "idp_disabled")
+
+
+class AcceptedNameIdTests(SimpleTestCase):
+    def test_a_name_id_without_text_names_no_one(self):
+        for text in (None, "", " \n "):
+            with self.subTest(text=text), self.assertRaises(LoginRefused) as refused:
+                IdentityPolicy().check_name_id(None, NameID(text=text))
+            self.assertEqual(refused.exception.code, "no_name_id")
 
 
 class CreateUserRaceTests(PolicyTestCase):
