@@ -25,10 +25,11 @@ mostly in xmlsec1 processes).
 A mutant that only a left-out suite could kill would survive, and a survivor without a reviewed
 reason fails `make mutation` (tools/mutation_survivors.py): narrowing cannot hide a gap.
 
-Tests run cheapest class first (by the durations mutmut measured), so a mutant that some quick
-test kills is not first put through the slow ones. Passwords are hashed with MD5 here: a few
-tests give an account a usable password (it must not be linked automatically), and PBKDF2 takes
-most of a second per hash; no mutated module hashes or checks a password.
+Tests run the module's own suites first, then cheapest class first (by the durations mutmut
+measured), so a mutant that some quick test kills is not first put through the slow ones.
+Passwords are hashed with MD5 here: a few tests give an account a usable password (it must not
+be linked automatically), and PBKDF2 takes most of a second per hash; no mutated module hashes
+or checks a password.
 """
 
 import json
@@ -78,25 +79,33 @@ def crypto_suites(path, suite):
     return path not in POLICY_TESTS | {DISCOVERY_AND_AUDIT}
 
 
-# A module not named here keeps every selected test: an error in this hook would count as a kill.
+CHECK_TESTS = {
+    "tests/test_response_checks.py",
+    "tests/test_attacks.py",
+    "tests/test_hostile_input.py",
+}
+# For each mutated module: which suites judge its mutants, and which of them run first (the
+# module's own). A module not named here keeps every selected test: an error in this hook
+# would count as a kill.
 SUITES_BY_MODULE = {
-    "saml_idps.fetching": metadata_suites,
-    "saml_idps.idp_metadata": metadata_suites,
-    "saml_idps.backends": policy_suites,
-    "saml_idps.policy": policy_suites,
-    "saml_idps.response_checks": message_suites,
-    "saml_idps.replay": message_suites,
-    "saml_idps.logout_checks": message_suites,
-    "saml_idps.crypto": crypto_suites,
+    "saml_idps.fetching": (metadata_suites, {"tests/test_metadata.py"}),
+    "saml_idps.idp_metadata": (metadata_suites, {"tests/test_metadata.py"}),
+    "saml_idps.backends": (policy_suites, POLICY_TESTS),
+    "saml_idps.policy": (policy_suites, POLICY_TESTS),
+    "saml_idps.response_checks": (message_suites, CHECK_TESTS),
+    "saml_idps.replay": (message_suites, CHECK_TESTS),
+    "saml_idps.logout_checks": (message_suites, {"tests/test_logout.py"}),
+    "saml_idps.crypto": (crypto_suites, {"tests/test_crypto_backends.py", "tests/test_sp_keys.py"}),
 }
 
 
 def pytest_collection_modifyitems(config, items):
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    judges = SUITES_BY_MODULE.get(".".join(mutant.split(".")[:2]))
+    suites = SUITES_BY_MODULE.get(".".join(mutant.split(".")[:2]))
     # Only while a mutant is tested: mutmut's first run records which tests reach which code.
-    if "__mutmut_" not in mutant or judges is None:
+    if "__mutmut_" not in mutant or suites is None:
         return
+    judges, own = suites
 
     def kept(item):
         suite = item.cls.__name__ if item.cls else ""
@@ -105,17 +114,21 @@ def pytest_collection_modifyitems(config, items):
     left_out = [item for item in items if not kept(item)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-    items[:] = cheapest_class_first([item for item in items if kept(item)])
+    items[:] = own_then_cheapest_class_first([item for item in items if kept(item)], own)
 
 
-def cheapest_class_first(items):
+def own_then_cheapest_class_first(items, own):
     if not MUTMUT_STATS.exists():
         return items
     duration = json.loads(MUTMUT_STATS.read_text())["duration_by_test"]
     cost = Counter()
     for item in items:
         cost[class_of(item)] += duration.get(item.nodeid, 0)
-    return sorted(items, key=lambda item: cost[class_of(item)])  # stable: in-class order kept
+
+    def order(item):
+        return (item.nodeid.split("::")[0] not in own, cost[class_of(item)])
+
+    return sorted(items, key=order)  # stable: the order within a class is kept
 
 
 def class_of(item):

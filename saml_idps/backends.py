@@ -24,9 +24,10 @@ class SamlIdentityBackend(Saml2Backend):
     assertion signs in and what it may change about them.
 
     Django makes a backend for each authenticate() call; this one remembers the IdP it was
-    given for the hooks djangosaml2 calls during that call."""
+    given, and the NameID, for the hooks djangosaml2 calls during that call."""
 
     identity_provider = None
+    name_id = ""
 
     def authenticate(
         self, request, session_info=None, attribute_mapping=None, identity_provider=None, **kwargs
@@ -35,6 +36,10 @@ class SamlIdentityBackend(Saml2Backend):
         if session_info is None or identity_provider is None:
             return None
         self.identity_provider = identity_provider
+        # With the IdP, the NameID is who signs in, whatever djangosaml2 would look a user up
+        # by (SAML_USE_NAME_ID_AS_USERNAME only makes it hand on the NameID too).
+        name_id = session_info.get("name_id")
+        self.name_id = normalize_name_id(name_id.text or "") if name_id is not None else ""
         remember_last_assertion(identity_provider, session_info.get("ava", {}))
         user = super().authenticate(
             request, session_info=session_info, attribute_mapping=attribute_mapping, **kwargs
@@ -54,13 +59,6 @@ class SamlIdentityBackend(Saml2Backend):
                 cleaned[name] = kept
         return cleaned
 
-    def _extract_user_identifier_params(self, session_info, attributes, attribute_mapping):
-        # djangosaml2 would look the user up by a mapped attribute; here the NameID identifies
-        # the subject, and only together with the IdP (see get_or_create_user).
-        name_id = session_info.get("name_id")
-        value = normalize_name_id(name_id.text or "") if name_id is not None else ""
-        return "name_id", value or None
-
     def get_or_create_user(
         self,
         user_lookup_key,
@@ -75,7 +73,7 @@ class SamlIdentityBackend(Saml2Backend):
         ``(user, created)``. A refusal (LoginRefused) goes up to the ACS view."""
         return identity_policy().user_for(
             self.identity_provider,
-            user_lookup_value,
+            self.name_id,
             asserted_email(attributes, attribute_mapping),
             idp_entityid,
             create_unknown_user,

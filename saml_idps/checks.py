@@ -172,6 +172,16 @@ def check_host_settings(app_configs, **kwargs):
                 id="saml_idps.E006",
             )
         )
+    if getattr(settings, "SAML_USE_NAME_ID_AS_USERNAME", False) is not True:
+        problems.append(
+            Error(
+                "SAML_USE_NAME_ID_AS_USERNAME is not True: djangosaml2 would refuse every "
+                "login whose assertion has no attribute mapped onto the username.",
+                hint="Set SAML_USE_NAME_ID_AS_USERNAME = True (the NameID, with the IdP, is "
+                "who signs in).",
+                id="saml_idps.E010",
+            )
+        )
     if str(getattr(settings, "SAML_SESSION_COOKIE_SAMESITE", "None")).lower() != "none":
         problems.append(
             Warning(

@@ -19,7 +19,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from . import crypto, keys
 from .conf import app_setting
 from .models import IdentityProvider
-from .refusals import SESSION_IDP_SLUG
+from .sessions import SESSION_IDP_SLUG
 
 # Without a request nothing says which IdP is meant; djangosaml2 then sees a config with none.
 UNBOUND_ENTITY_ID = "urn:saml_idps:no-identity-provider"

@@ -21,6 +21,8 @@ from urllib3.util.ssl_match_hostname import CertificateError
 from .conf import app_setting, metadata_allow_insecure
 from .idp_metadata import MetadataError
 
+ACCEPT_METADATA = {"Accept": "application/samlmetadata+xml, application/xml, text/xml"}
+
 
 @dataclass(frozen=True)
 class Fetched:
@@ -40,10 +42,7 @@ def fetch(url, etag="", last_modified=""):
     host = f"[{address}]" if address.version == 6 else str(address)
     if parts.port:
         host = f"{host}:{parts.port}"
-    headers = {
-        "Host": parts.netloc,
-        "Accept": "application/samlmetadata+xml, application/xml, text/xml",
-    }
+    headers = {"Host": parts.netloc, **ACCEPT_METADATA}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -172,10 +171,10 @@ def check_url(url):
     if not parts.hostname:
         raise MetadataError("The metadata URL has no host.")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        parts.port  # noqa: B018 - reading it checks it
     except ValueError as exc:
         raise MetadataError("The metadata URL has an invalid port.") from exc
-    addresses = resolve(parts.hostname, port)
+    addresses = resolve(parts.hostname)
     if not insecure_ok:
         for address in addresses:
             if not is_public(address):
@@ -186,9 +185,10 @@ def check_url(url):
     return parts.hostname, addresses[0]
 
 
-def resolve(hostname, port):
+def resolve(hostname):
+    """Every address of ``hostname``, IPv4 first."""
     try:
-        infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise MetadataError(f"The metadata host {hostname} could not be resolved.") from exc
     return sorted(

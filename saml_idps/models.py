@@ -1,3 +1,11 @@
+"""The app's tables: IdentityProvider, and around it the email domains and group mappings an
+admin gives it, the protected groups, the links of (IdP, NameID) to users, the audit log, the
+metadata history and the replay record.
+
+Longer than ~400 lines because IdentityProvider's thirty-odd settings carry the help texts the
+admin shows next to each field; Django's own contrib.auth keeps its models in one file too.
+"""
+
 import functools
 import re
 from urllib.parse import urlsplit
@@ -58,6 +66,8 @@ class IdentityProviderManager(models.Manager.from_queryset(IdentityProviderQuery
         return rows[0]
 
 
+# Django has no public way to get a queryset's SQL with its placeholders (str(query) fills them
+# in); this is the one caller of Query.get_compiler(). Checked against Django 5.2.
 @functools.cache
 def _sql_for_request(alias):
     query = IdentityProvider.objects.for_requests().filter(slug="").query

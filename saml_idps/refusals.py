@@ -1,15 +1,7 @@
 """How a refusal travels: LoginRefused, from wherever a login is refused to the refusal page
-and the audit log; text from a message made safe to show or log; and the keys this app keeps
-in the sessions."""
+and the audit log; and text from a message made safe to show or log."""
 
 import unicodedata
-
-# In Django's session: the IdP a user signed in with (whom /logout/ tells), and the attributes
-# of that assertion (for the user page).
-SESSION_IDP_SLUG = "saml_idps_slug"
-SESSION_ATTRIBUTES = "saml_idps_attributes"
-# In the SAML session: the AuthnRequest IDs this browser sent, each with the slug of its IdP.
-SESSION_PENDING_REQUESTS = "saml_idps_pending"
 
 
 class LoginRefused(Exception):

@@ -25,7 +25,8 @@ from saml2.xml.schema import XMLSchemaError
 from .conf import app_setting
 from .models import IdentityLink
 from .normalize import normalize_name_id
-from .refusals import SESSION_PENDING_REQUESTS, LoginRefused
+from .refusals import LoginRefused
+from .sessions import SESSION_PENDING_REQUESTS
 
 NS_SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -313,7 +314,12 @@ def check_fits(value, model, field_name, what):
 
 
 def instant(text):
-    return datetime.fromtimestamp(calendar.timegm(str_to_time(text)), tz=UTC)
+    """An xs:dateTime as an aware datetime; ValueError (TypeError for None) when it is none."""
+    try:
+        parsed = str_to_time(text)
+    except AttributeError:  # pysaml2's parser, on text not shaped like a date at all
+        raise ValueError(f"not an xs:dateTime: {text!r}") from None
+    return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
 
 
 def status_message(saml_response):

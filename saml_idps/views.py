@@ -21,11 +21,13 @@ from .forms import DiscoveryForm
 from .models import IdentityProvider, LoginAttempt
 from .normalize import normalize_email
 from .policy import identity_policy
-from .refusals import (
+from .refusals import LoginRefused
+from .sessions import (
     SESSION_ATTRIBUTES,
     SESSION_IDP_SLUG,
     SESSION_PENDING_REQUESTS,
-    LoginRefused,
+    remember_subject,
+    subject_signed_in,
 )
 
 logger = logging.getLogger(__name__)
@@ -154,7 +156,7 @@ class AssertionConsumerServiceView(
         if user is None:
             raise PermissionDenied("No user could be authenticated.")
         auth.login(request, user)
-        djangosaml2_views._set_subject_id(request.saml_session, session_info["name_id"])
+        remember_subject(request.saml_session, session_info["name_id"])
         self.post_login_hook(request, user, session_info)
         self.customize_session(user, session_info)
         return user
@@ -244,7 +246,7 @@ class LogoutView(djangosaml2_views.LogoutInitView):
     @staticmethod
     def signed_in_through(request):
         """The enabled IdP of this SAML session, or None (a local user, or an IdP gone)."""
-        if djangosaml2_views._get_subject_id(request.saml_session) is None:
+        if subject_signed_in(request.saml_session) is None:
             return None
         slug = request.session.get(SESSION_IDP_SLUG)
         try:

@@ -165,6 +165,7 @@ LOGOUT_REDIRECT_URL = "saml_idps:home"
 
 # djangosaml2: every request's pysaml2 configuration comes from the IdP row at hand.
 SAML_CONFIG_LOADER = "saml_idps.config.sp_config_for_request"
+SAML_USE_NAME_ID_AS_USERNAME = True
 SAML_DEFAULT_BINDING = saml2.BINDING_HTTP_REDIRECT
 SAML_LOGOUT_REQUEST_PREFERRED_BINDING = saml2.BINDING_HTTP_REDIRECT
 SAML_SESSION_COOKIE_NAME = "saml_session"

@@ -2,7 +2,7 @@
 
 from django.contrib import auth
 from django.contrib.auth import get_user_model
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
 
 from saml_idps.models import IdentityLink
@@ -35,6 +35,12 @@ class IdentityLinkingTests(SamlTestCase):
         self.assertNotEqual(user_a, user_b)
         self.assertEqual(user_a.email, user_b.email)
         self.assertNotEqual(user_a.username, user_b.username)
+
+    @override_settings(SAML_USE_NAME_ID_AS_USERNAME=False)
+    def test_without_the_name_id_handed_to_the_backend_no_one_signs_in(self):
+        # djangosaml2 then looks for an attribute mapped onto the username, which no IdP's
+        # mapping may name (check E010 says so at start-up).
+        self.assertRefused(self.idp_initiated(self.idp_a, "idp-a"), "not_authenticated")
 
     def test_existing_account_with_the_asserted_username_is_not_taken_over(self):
         local = User.objects.create_superuser("admin", "admin@example.com", "s3cret-pass")

@@ -72,6 +72,10 @@ class HostSettingsCheckTests(SimpleTestCase):
         with override_settings(SAML_CONFIG_LOADER="djangosaml2.conf.config_settings_loader"):
             self.assertEqual(ids(check_host_settings(None)), ["saml_idps.E006"])
 
+    def test_name_id_not_handed_to_the_backend(self):
+        with override_settings(SAML_USE_NAME_ID_AS_USERNAME=False):
+            self.assertEqual(ids(check_host_settings(None)), ["saml_idps.E010"])
+
     def test_saml_cookie_not_samesite_none(self):
         with override_settings(SAML_SESSION_COOKIE_SAMESITE="Lax"):
             self.assertEqual(ids(check_host_settings(None)), ["saml_idps.W003"])

@@ -24,8 +24,8 @@ from saml2.md import NAMESPACE as MD_NS
 from saml_idps import crypto, idp_metadata, keys, metadata
 from saml_idps.models import IdentityLink, IdentityProvider, LoginAttempt
 from saml_idps.normalize import normalize_name_id
-from saml_idps.refusals import SESSION_PENDING_REQUESTS
 from saml_idps.response_checks import NS_SAML
+from saml_idps.sessions import SESSION_PENDING_REQUESTS
 
 from .realworld import CAPTURED, FOLDER, METADATA
 from .services import XMLSEC1_MISSING, require_xmlsec1
