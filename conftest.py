@@ -9,8 +9,9 @@ to the suites that can tell a mutant of its module apart (`SUITES_BY_MODULE`):
   responses (CapturedResponseTests), which register metadata written from the response's
   certificate and judge responses, not documents;
 - who signs in and what they become (backends, policy): the identity-policy suites, the email
-  discovery, and the suites that sign in (login, per-IdP URLs, real IdPs' responses), not the
-  refusals decided before anyone is looked up (attacks, hostile input, logout, SP keys);
+  discovery, an IdP unavailable while its metadata has expired, and the suites that sign in
+  (login, per-IdP URLs, real IdPs' responses), not the refusals decided before anyone is looked
+  up (attacks, hostile input, logout, SP keys);
 - the checks of responses and logout messages, the replay record and the crypto backend: the
   suites about signatures, encryption, messages and refusals, not the groups-and-attributes
   suite, which signs genuine responses only to see what they grant; for crypto.py not the
@@ -59,6 +60,8 @@ SIGN_IN_TESTS = {
     "tests/test_realworld.py",
 }
 CAPTURED_RESPONSES = "CapturedResponseTests"
+# Whether an IdP may be used (policy.unavailable): disabled, or its metadata expired.
+EXPIRED_METADATA = "ExpiredMetadataTests"
 COPY_PREFIX = "BothBackends"
 MUTMUT_STATS = Path("mutmut-stats.json")  # in mutants/, where mutmut runs the tests
 
@@ -68,7 +71,7 @@ def metadata_suites(path, suite):
 
 
 def policy_suites(path, suite):
-    return path in POLICY_TESTS | SIGN_IN_TESTS | {DISCOVERY_AND_AUDIT}
+    return path in POLICY_TESTS | SIGN_IN_TESTS | {DISCOVERY_AND_AUDIT} or suite == EXPIRED_METADATA
 
 
 def message_suites(path, suite):
