@@ -70,8 +70,12 @@ def metadata_suites(path, suite):
     return path in METADATA_TESTS and suite != CAPTURED_RESPONSES
 
 
+POLICY_JUDGES = POLICY_TESTS | SIGN_IN_TESTS | {DISCOVERY_AND_AUDIT}
+NOT_CRYPTO_JUDGES = POLICY_TESTS | {DISCOVERY_AND_AUDIT}
+
+
 def policy_suites(path, suite):
-    return path in POLICY_TESTS | SIGN_IN_TESTS | {DISCOVERY_AND_AUDIT} or suite == EXPIRED_METADATA
+    return path in POLICY_JUDGES or suite == EXPIRED_METADATA
 
 
 def message_suites(path, suite):
@@ -79,7 +83,7 @@ def message_suites(path, suite):
 
 
 def crypto_suites(path, suite):
-    return path not in POLICY_TESTS | {DISCOVERY_AND_AUDIT}
+    return path not in NOT_CRYPTO_JUDGES
 
 
 CHECK_TESTS = {
@@ -112,12 +116,13 @@ def pytest_collection_modifyitems(config, items):
 
     def kept(item):
         suite = item.cls.__name__ if item.cls else ""
-        return not suite.startswith(COPY_PREFIX) and judges(item.nodeid.split("::")[0], suite)
+        return not suite.startswith(COPY_PREFIX) and judges(path_of(item), suite)
 
-    left_out = [item for item in items if not kept(item)]
+    verdicts = {item: kept(item) for item in items}
+    left_out = [item for item in items if not verdicts[item]]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-    items[:] = own_then_cheapest_class_first([item for item in items if kept(item)], own)
+    items[:] = own_then_cheapest_class_first([item for item in items if verdicts[item]], own)
 
 
 def own_then_cheapest_class_first(items, own):
@@ -129,9 +134,13 @@ def own_then_cheapest_class_first(items, own):
         cost[class_of(item)] += duration.get(item.nodeid, 0)
 
     def order(item):
-        return (item.nodeid.split("::")[0] not in own, cost[class_of(item)])
+        return (path_of(item) not in own, cost[class_of(item)])
 
     return sorted(items, key=order)  # stable: the order within a class is kept
+
+
+def path_of(item):
+    return item.nodeid.split("::")[0]
 
 
 def class_of(item):
