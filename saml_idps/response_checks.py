@@ -165,7 +165,7 @@ def check_algorithms(root, identity_provider):
         methods = signed_info.findall(f"{{{NS_DS}}}SignatureMethod")
         methods += signed_info.findall(f"{{{NS_DS}}}Reference/{{{NS_DS}}}DigestMethod")
         for element in methods:
-            algorithm = element.get("Algorithm", "")
+            algorithm = element.get("Algorithm")
             if algorithm not in allowed:
                 hint = (
                     " An admin can allow SHA-1 for this IdP, or better, have it sign with SHA-256."
@@ -183,7 +183,7 @@ def check_algorithms(root, identity_provider):
 
 def check_relay_state(request):
     """An unsafe RelayState (another site, javascript:, ...) is an attack, not a destination."""
-    relay_state = request.POST.get("RelayState", "")
+    relay_state = request.POST.get("RelayState")
     if relay_state and not url_has_allowed_host_and_scheme(
         relay_state, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):

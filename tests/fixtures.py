@@ -147,11 +147,16 @@ class QuietHTTPServer(ThreadingHTTPServer):
         pass  # clients hang up mid-body on purpose (size caps, timeouts)
 
 
+# A validator a server hands out, and the request header that sends it back.
+CONDITIONAL_GET = (("ETag", "If-None-Match"), ("Last-Modified", "If-Modified-Since"))
+
+
 class MetadataServer:
     """A local HTTP server standing in for an IdP's metadata URL, running until the test ends.
 
     ``routes`` maps a path to ``(status, headers, body)``, or to a function that answers the
-    request itself (for slow or broken servers). An ``ETag`` header is honoured with 304.
+    request itself (for slow or broken servers). A route's ``ETag`` or ``Last-Modified`` is
+    honoured with 304 when the request sends it back (compared as text, not as a date).
     Other paths answer 404. ``requests`` records the headers of every request received.
     """
 
@@ -167,7 +172,10 @@ class MetadataServer:
                 if callable(route):
                     return route(self)
                 status, headers, body = route
-                if "ETag" in headers and self.headers.get("If-None-Match") == headers["ETag"]:
+                if any(
+                    name in headers and self.headers.get(condition) == headers[name]
+                    for name, condition in CONDITIONAL_GET
+                ):
                     status, body = 304, b""
                 self.send_response(status)
                 for name, value in {"Content-Length": str(len(body)), **headers}.items():

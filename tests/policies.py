@@ -31,3 +31,18 @@ class UsernameTakenMeanwhilePolicy(IdentityPolicy):
             self.times -= 1
             return self.taken
         return super().unique_username(base)
+
+
+class PerIdentityProviderPolicy(IdentityPolicy):
+    """Decides by the IdP at hand: only the company's own IdP (slug ``idp-a``) links existing
+    accounts, and each new account is named after the IdP that created it."""
+
+    def may_link_automatically(self, identity_provider, user):
+        return identity_provider.slug == "idp-a" and super().may_link_automatically(
+            identity_provider, user
+        )
+
+    def new_user(self, identity_provider, name_id, email):
+        user = super().new_user(identity_provider, name_id, email)
+        user.last_name = f"(from {identity_provider.name})"
+        return user

@@ -159,6 +159,18 @@ class InProcessBackendTests(SamlTestCase):
         with self.assertRaisesMessage(XmlsecError, "used twice"):
             self.validate(etree.tostring(root), root.get("ID"))
 
+    def test_a_statement_handed_over_as_pysaml2_object_is_signed(self):
+        # pysaml2's CryptoBackend contract: the statement to sign may be a SamlBase or its text.
+        statement = response_from_string(
+            base64.b64decode(self.idp_a.response(acs_url("idp-a"), sp_entity_id("idp-a")))
+        )
+        statement.signature.signature_value.text = ""  # a template again: nothing signed yet
+        statement.signature.signed_info.reference[0].digest_value.text = ""
+        signed = crypto.XmlSecBindings().sign_statement(
+            statement, RESPONSE, self.idp_a.config.key_file, statement.id
+        )
+        self.assertTrue(self.validate(signed.encode(), statement.id))
+
     def test_only_the_given_certificate_is_used_never_keyinfo(self):
         root = self.genuine()  # its KeyInfo carries IdP A's certificate
         with self.assertRaisesMessage(XmlsecError, "signature check failed"):

@@ -11,7 +11,7 @@ from saml_idps.policy import USERNAME_ATTEMPTS, IdentityPolicy
 from saml_idps.refusals import LoginRefused
 
 from .fixtures import SamlTestCase
-from .policies import UsernameTakenMeanwhilePolicy
+from .policies import PerIdentityProviderPolicy, UsernameTakenMeanwhilePolicy
 
 User = get_user_model()
 
@@ -258,3 +258,65 @@ class HostPolicyTests(PolicyTestCase):
         existing.set_unusable_password()
         existing.save()
         self.assertSignedIn(self.sign_in_a(), existing)
+
+
+class UserForTests(PolicyTestCase):
+    """IdentityPolicy.user_for called directly: the user, and whether it was created."""
+
+    def user_for(self, row, name_id="alice@example.com", policy=None):
+        return (policy or IdentityPolicy()).user_for(
+            row, name_id, "alice@example.com", row.entity_id, may_create=True
+        )
+
+    def existing_alice(self):
+        user = User.objects.create_user("alice", email="alice@example.com")
+        user.set_unusable_password()
+        user.save()
+        return user
+
+    def test_a_first_login_creates_the_user_and_the_next_finds_it(self):
+        user, created = self.user_for(self.row_a)
+        self.assertTrue(created)
+        self.assertEqual(self.user_for(self.row_a), (user, False))
+
+    def test_an_account_linked_automatically_is_not_created(self):
+        self.allow_domains(self.row_a, "example.com")
+        existing = self.existing_alice()
+        self.assertEqual(self.user_for(self.row_a), (existing, False))
+
+    def test_a_refusal_names_the_idp(self):
+        self.row_a.create_users = False
+        with self.assertRaisesMessage(LoginRefused, f"IdP '{self.row_a.name}'"):
+            self.user_for(self.row_a)
+
+    def test_a_host_policy_may_link_automatically_for_one_idp_only(self):
+        policy = PerIdentityProviderPolicy()
+        existing = self.existing_alice()
+        self.allow_domains(self.row_b, "example.com")
+        with self.assertRaises(LoginRefused) as refused:
+            self.user_for(self.row_b, policy=policy)
+        self.assertEqual(refused.exception.code, "link_requires_admin")
+        EmailDomain.objects.filter(domain="example.com").update(identity_provider=self.row_a)
+        self.assertEqual(self.user_for(self.row_a, policy=policy), (existing, False))
+
+    def test_a_host_policy_makes_new_users_knowing_the_idp(self):
+        user, _ = self.user_for(self.row_b, policy=PerIdentityProviderPolicy())
+        self.assertEqual(user.last_name, f"(from {self.row_b.name})")
+
+
+class UniqueUsernameTests(PolicyTestCase):
+    def unique_username(self, base):
+        return IdentityPolicy().unique_username(base)
+
+    def test_it_is_the_base_in_lower_case_without_unsafe_characters(self):
+        self.assertEqual(self.unique_username("Jane Doe/<x>@Example.com"), "janedoex@example.com")
+
+    def test_a_base_with_nothing_usable_becomes_user(self):
+        self.assertEqual(self.unique_username("<>/ "), "user")
+
+    def test_a_long_base_leaves_room_for_a_counter(self):
+        max_length = User._meta.get_field("username").max_length
+        first = self.unique_username("a" * max_length)
+        self.assertEqual(first, "a" * (max_length - 6))
+        User.objects.create_user(first)
+        self.assertEqual(self.unique_username("a" * max_length), first + "2")

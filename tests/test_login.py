@@ -109,6 +109,14 @@ class IdpInitiatedLoginTests(SamlTestCase):
         record = ConsumedAssertion.objects.get()
         self.assertEqual(record.expires_at, latest + timedelta(seconds=120))
 
+    def test_the_replay_record_names_the_assertion_and_its_issuer(self):
+        saml_response = self.idp_a.response(acs_url("idp-a"), sp_entity_id("idp-a"))
+        self.assertSignedIn(self.post_response("idp-a", saml_response))
+        document = base64.b64decode(saml_response).decode()
+        assertion_id = re.search(r'<(?:\w+:)?Assertion\b[^>]*\bID="([^"]+)"', document)[1]
+        record = ConsumedAssertion.objects.get()
+        self.assertEqual((record.assertion_id, record.issuer), (assertion_id, self.idp_a.entity_id))
+
     def test_two_sign_ins_in_a_row_from_one_browser_both_succeed(self):
         self.assertSignedIn(self.sign_in(self.idp_a, "idp-a"))
         self.client.post("/logout/")

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
+import xmlsec
 from cryptography.hazmat.primitives import serialization
 from django.test import SimpleTestCase, override_settings
 from lxml import etree
@@ -159,6 +160,35 @@ class ParseTests(SimpleTestCase):
     def test_oversized_document_is_refused(self):
         self.assertRefused(shared_idp("idp-a").metadata_xml, "larger than")
 
+    def test_a_document_exactly_as_large_as_the_cap_is_read(self):
+        document = shared_idp("idp-a").metadata_xml
+        with override_settings(SAML_IDPS_METADATA_MAX_BYTES=len(document.encode())):
+            self.assertEqual(idp_metadata.parse(document).entity_id, shared_idp("idp-a").entity_id)
+
+    def test_the_idps_endpoints_are_read_with_their_binding_and_location(self):
+        slo = (
+            '<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" '
+            'Location="https://idp.example.com/slo"/>'
+        )
+        root = etree.fromstring(
+            entity(f"<md:IDPSSODescriptor {PROTOCOL}>{SSO}{slo}</md:IDPSSODescriptor>")
+        )
+        self.assertEqual(
+            idp_metadata.read_entity(root).endpoints,
+            {
+                (
+                    "SingleSignOnService",
+                    "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+                    "https://idp.example.com/sso",
+                ),
+                (
+                    "SingleLogoutService",
+                    "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+                    "https://idp.example.com/slo",
+                ),
+            },
+        )
+
 
 @override_settings(DEBUG=False, SAML_IDPS_METADATA_ALLOW_INSECURE=False)
 class MetadataSignatureTests(SimpleTestCase):
@@ -192,6 +222,34 @@ class MetadataSignatureTests(SimpleTestCase):
         key_info.getparent().remove(key_info)
         other_idps_metadata = etree.tostring(root).decode()
         self.assertEqual(self.verdict(other_idps_metadata), "unchecked")
+
+    def test_a_signature_over_the_whole_document_verifies(self):
+        # A Reference with URI="" signs the document it is in (pysaml2's metadata root has no
+        # ID to refer to).
+        root = etree.fromstring(self.idp.metadata_xml.encode())
+        self.assertIsNone(root.get("ID"))
+        signature = xmlsec.template.create(
+            root, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256
+        )
+        root.insert(0, signature)
+        reference = xmlsec.template.add_reference(
+            signature, xmlsec.constants.TransformSha256, uri=""
+        )
+        xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
+        xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+        xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))
+        context = xmlsec.SignatureContext()
+        context.key = xmlsec.Key.from_file(
+            self.idp.config.key_file, xmlsec.constants.KeyDataFormatPem
+        )
+        context.key.load_cert_from_file(
+            self.idp.config.cert_file, xmlsec.constants.KeyDataFormatPem
+        )
+        context.sign(signature)
+        signed = etree.tostring(root).decode()
+        self.assertEqual(self.verdict(signed), "verified")
+        self.assertEqual(self.verdict(signed, self.idp.certificate_pem), "pinned")
+        self.assertEqual(self.verdict(signed.replace("/sso/redirect", "/sso/elsewhere")), "invalid")
 
     def test_an_id_that_cannot_be_registered_is_a_verdict_not_a_crash(self):
         root = etree.fromstring(self.signed.encode())
@@ -270,6 +328,9 @@ class CheckUrlTests(SimpleTestCase):
         self.assertTrue(address.is_loopback)
 
 
+LAST_MODIFIED = "Sun, 29 Nov 2026 10:00:00 GMT"
+
+
 def fake_dns(answers):
     """getaddrinfo for names of ours: each lookup of a name takes the next of its addresses."""
     real = socket.getaddrinfo
@@ -300,6 +361,41 @@ class FetchTests(SimpleTestCase):
         environment = {name: proxy for name in variables} | {"NO_PROXY": "", "no_proxy": ""}
         environment |= {name.lower(): proxy for name in variables[:3]}
         with mock.patch.dict("os.environ", environment):
+            body = fetching.fetch(f"http://localhost:{self.port}/metadata").body
+        self.assertEqual(body, b"<x/>")
+
+    def test_a_first_fetch_sends_no_validator(self):
+        fetching.fetch(f"http://localhost:{self.port}/metadata")
+        self.assertNotIn("If-None-Match", self.server.requests[-1])
+        self.assertNotIn("If-Modified-Since", self.server.requests[-1])
+
+    def test_a_document_without_validators_is_fetched_whole_next_time(self):
+        fetched = fetching.fetch(f"http://localhost:{self.port}/metadata")
+        self.assertEqual((fetched.etag, fetched.last_modified), ("", ""))
+
+    def test_the_validators_of_a_document_are_kept_for_the_next_fetch(self):
+        self.server.routes["/metadata"] = xml_route(
+            "<x/>", **{"ETag": '"v1"', "Last-Modified": LAST_MODIFIED}
+        )
+        fetched = fetching.fetch(f"http://localhost:{self.port}/metadata")
+        self.assertEqual((fetched.etag, fetched.last_modified), ('"v1"', LAST_MODIFIED))
+
+    def test_a_document_unchanged_since_its_last_modified_date_is_not_sent_again(self):
+        self.server.routes["/metadata"] = xml_route("<x/>", **{"Last-Modified": LAST_MODIFIED})
+        fetched = fetching.fetch(
+            f"http://localhost:{self.port}/metadata", last_modified=LAST_MODIFIED
+        )
+        self.assertEqual(fetched, fetching.Fetched(None, "", LAST_MODIFIED))
+
+    def test_not_modified_keeps_both_validators(self):
+        self.server.routes["/metadata"] = xml_route("<x/>", ETag='"v1"')
+        fetched = fetching.fetch(
+            f"http://localhost:{self.port}/metadata", etag='"v1"', last_modified=LAST_MODIFIED
+        )
+        self.assertEqual(fetched, fetching.Fetched(None, '"v1"', LAST_MODIFIED))
+
+    def test_a_document_exactly_as_large_as_the_cap_is_read(self):
+        with override_settings(SAML_IDPS_METADATA_MAX_BYTES=len(b"<x/>")):
             body = fetching.fetch(f"http://localhost:{self.port}/metadata").body
         self.assertEqual(body, b"<x/>")
 
@@ -357,6 +453,13 @@ class PinnedAddressTlsTests(SimpleTestCase):
             os.environ.pop(name, None)
         with self.assertRaisesMessage(MetadataError, "TLS certificate was not accepted"):
             fetching.fetch(f"https://metadata.test:{self.port}/metadata")
+
+    def test_an_operator_ca_bundle_named_for_curl_is_honoured_too(self):
+        self.enterContext(mock.patch.dict("os.environ"))  # restored when the test ends
+        os.environ["CURL_CA_BUNDLE"] = os.environ.pop("REQUESTS_CA_BUNDLE")
+        self.assertEqual(
+            fetching.fetch(f"https://metadata.test:{self.port}/metadata").body, b"<x/>"
+        )
 
     def test_certificate_for_another_host_name_is_refused_naming_tls(self):
         with self.assertRaisesMessage(MetadataError, "TLS certificate was not accepted"):
