@@ -13,6 +13,7 @@ from .models import (
     LoginAttempt,
     MetadataChange,
     ProtectedGroup,
+    ScimToken,
 )
 
 
@@ -49,6 +50,21 @@ class MetadataChangeInline(admin.TabularInline):
         return False
 
 
+class ScimTokenInline(admin.TabularInline):
+    model = ScimToken
+    fields = ["hint", "label", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = (
+        "SCIM tokens (made and revoked with manage.py saml_idps scim-token SLUG; only a hash "
+        "is kept)"
+    )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 def shortened(value, length=32):
     """A long value cut to fit a list column, whole in its tooltip."""
     value = str(value or "")
@@ -72,7 +88,7 @@ class IdentityProviderAdmin(AdminStyles, admin.ModelAdmin):
     list_filter = ["enabled", "allow_idp_initiated", "create_users"]
     search_fields = ["name", "slug", "entity_id", "email_domains__domain"]
     actions = ["refresh_metadata"]
-    inlines = [EmailDomainInline, GroupMappingInline, MetadataChangeInline]
+    inlines = [EmailDomainInline, GroupMappingInline, MetadataChangeInline, ScimTokenInline]
     # What the metadata says and when it was fetched: shown, never edited.
     metadata_facts = [
         "entity_id",
@@ -129,6 +145,7 @@ class IdentityProviderAdmin(AdminStyles, admin.ModelAdmin):
                 ]
             },
         ),
+        ("Provisioning (SCIM)", {"fields": ["scim_enabled"]}),
         ("Last assertion received", {"fields": ["show_assertion_values", "last_assertion"]}),
         ("Metadata", {"fields": [*metadata_facts, "metadata_xml"]}),
         ("Metadata trust", {"fields": trust_fields, "classes": ["collapse"]}),

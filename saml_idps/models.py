@@ -197,6 +197,13 @@ class IdentityProvider(models.Model):
         f"{MAX_CLOCK_SKEW} s).",
     )
 
+    # Provisioning: the IdP creates, updates and deactivates its users over SCIM 2.0.
+    scim_enabled = models.BooleanField(
+        "provisioning (SCIM) on",
+        default=False,
+        help_text="Off: /scim/<slug>/v2/ answers 404 for this IdP, whatever token is sent.",
+    )
+
     # Identity policy: who this IdP may sign in, and what its assertions may change.
     create_users = models.BooleanField(
         "create users on first login",
@@ -475,3 +482,25 @@ class ConsumedAssertion(models.Model):
 
     def __str__(self):
         return f"{self.assertion_id} from {self.issuer}"
+
+
+class ScimToken(models.Model):
+    """A bearer token with which one IdP provisions over SCIM. Only a hash is kept: the token
+    itself is shown once, when it is made. Several may be live at once, so a rotation has no gap."""
+
+    identity_provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="scim_tokens"
+    )
+    label = models.CharField(max_length=100, blank=True)
+    hint = models.CharField(max_length=8, help_text="the token's first characters, to tell it")
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "SCIM token"
+
+    def __str__(self):
+        return f"{self.hint}… {self.label}".strip()

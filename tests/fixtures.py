@@ -76,7 +76,7 @@ def sp_metadata(slug):
 # The management forms of the admin change page's inlines, all empty.
 NO_INLINES = {
     f"{prefix}-{count}_FORMS": "0"
-    for prefix in ("email_domains", "group_mappings", "metadata_changes")
+    for prefix in ("email_domains", "group_mappings", "metadata_changes", "scim_tokens")
     for count in ("TOTAL", "INITIAL")
 }
 

@@ -9,6 +9,7 @@ from saml_idps.conf import app_setting
 from saml_idps.config import urls_for
 from saml_idps.forms import IdentityProviderForm, errors_as_text
 from saml_idps.models import IdentityProvider
+from saml_idps.scim import tokens
 
 
 class Command(BaseCommand):
@@ -58,8 +59,19 @@ class Command(BaseCommand):
             "AuthnRequests, IdP-initiated login, a group granting staff or superuser)",
         )
 
+        scim_token = commands.add_parser(
+            "scim-token", help="make a SCIM bearer token for one IdP (shown once), or revoke one"
+        )
+        scim_token.add_argument("slug")
+        scim_token.add_argument("--label", default="", help="what the token is for")
+        scim_token.add_argument(
+            "--revoke",
+            metavar="HINT",
+            help="revoke the live token whose first characters these are",
+        )
+
     def handle(self, action, **options):
-        getattr(self, f"handle_{action}")(**options)
+        getattr(self, f"handle_{action.replace('-', '_')}")(**options)
 
     def handle_add(
         self, slug, metadata_url, metadata_file, name, entity_id, sp_entity_id, acs_url, **options
@@ -153,6 +165,26 @@ class Command(BaseCommand):
             self.stdout.write(f"{slug}: {outcome}")
             for warning in weakenings:
                 self.stderr.write(self.style.WARNING(f"  {slug}: weaker security: {warning}"))
+
+    def handle_scim_token(self, slug, label, revoke, **options):
+        idp = identity_provider(slug)
+        if revoke:
+            live = idp.scim_tokens.filter(revoked_at__isnull=True, hint=revoke)
+            if len(live) != 1:
+                raise CommandError(f"{slug} has no live SCIM token starting {revoke}.")
+            tokens.revoke(live[0])
+            self.stdout.write(f"{slug}: SCIM token {revoke}… revoked")
+            return
+        secret = tokens.issue(idp, label)
+        self.stdout.write(secret)
+        self.stderr.write(
+            f"A SCIM bearer token for {slug}, shown this once: paste it into the IdP now."
+            + (
+                ""
+                if idp.scim_enabled
+                else f" Provisioning is off for {slug}: turn it on in the admin."
+            )
+        )
 
 
 def identity_provider(slug):
