@@ -13,6 +13,7 @@ from .models import (
     LoginAttempt,
     MetadataChange,
     ProtectedGroup,
+    ScimEvent,
     ScimToken,
 )
 
@@ -268,9 +269,22 @@ class IdentityLinkAdmin(AdminStyles, admin.ModelAdmin):
         return LinkingUnprivilegedOnly
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An audit log: nobody adds, changes or deletes its entries in the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(LoginAttempt)
-class LoginAttemptAdmin(AdminStyles, admin.ModelAdmin):
-    """The audit log: read-only."""
+class LoginAttemptAdmin(AdminStyles, ReadOnlyAdmin):
+    """The login audit log."""
 
     list_display = [
         "created_at",
@@ -298,14 +312,15 @@ class LoginAttemptAdmin(AdminStyles, admin.ModelAdmin):
     def short_user(self, attempt):
         return shortened(attempt.user)
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(ScimEvent)
+class ScimEventAdmin(AdminStyles, ReadOnlyAdmin):
+    """The provisioning audit log."""
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_display = ["created_at", "identity_provider", "action", "status", "token", "client_ip"]
+    list_filter = [("identity_provider", admin.RelatedOnlyFieldListFilter), "status", "created_at"]
+    date_hierarchy = "created_at"
+    search_fields = ["action", "client_ip"]
 
 
 @admin.register(ProtectedGroup)

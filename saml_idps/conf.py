@@ -38,6 +38,9 @@ SAML_IDPS_HOME_LIST_LIMIT
 SAML_IDPS_DEMO_KEY_DIR
     Where the optional demo IdP (``saml_idps.demo_idp``, development only) keeps its generated
     key pair (default BASE_DIR/var/demo_idp).
+SAML_IDPS_SCIM_MAX_FAILURES, SAML_IDPS_SCIM_FAILURE_WINDOW
+    A client that sends this many requests without a valid token to one IdP's SCIM service
+    within this many seconds is answered 429 until the window has passed (10, 300).
 SAML_IDPS_CERTIFICATE_WARNING_DAYS
     The system check warns about IdP signing certificates expiring within this many days (30).
 """
@@ -66,6 +69,8 @@ DEFAULTS = {
     "AUDIT_RETENTION_DAYS": 365,
     "HOME_LIST_LIMIT": 20,
     "DEMO_KEY_DIR": None,
+    "SCIM_MAX_FAILURES": 10,
+    "SCIM_FAILURE_WINDOW": 300,
 }
 
 

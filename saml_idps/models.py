@@ -201,7 +201,9 @@ class IdentityProvider(models.Model):
     scim_enabled = models.BooleanField(
         "provisioning (SCIM) on",
         default=False,
-        help_text="Off: /scim/<slug>/v2/ answers 404 for this IdP, whatever token is sent.",
+        help_text="Off: /scim/<slug>/v2/ answers 404 for this IdP, whatever token is sent. "
+        "On: the users and groups the IdP provisions are kept as it sends them; they do not "
+        "yet create, change or deactivate accounts here.",
     )
 
     # Identity policy: who this IdP may sign in, and what its assertions may change.
@@ -504,3 +506,67 @@ class ScimToken(models.Model):
 
     def __str__(self):
         return f"{self.hint}… {self.label}".strip()
+
+
+class ScimResource(models.Model):
+    """A User or a Group as one IdP provisioned it over SCIM: the whole resource as JSON, so
+    every attribute the IdP sends comes back as it was sent, and the columns that lookups and
+    uniqueness need."""
+
+    class ResourceType(models.TextChoices):
+        USER = "User"
+        GROUP = "Group"
+
+    identity_provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="scim_resources"
+    )
+    resource_type = models.CharField(max_length=16, choices=ResourceType.choices)
+    scim_id = models.CharField("SCIM id", max_length=32, editable=False)
+    name_key = models.CharField(
+        max_length=512, help_text="userName or displayName, as SCIM compares them"
+    )
+    external_id = models.CharField(max_length=512, blank=True)
+    data = models.JSONField()
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["identity_provider", "resource_type", "scim_id"],
+                name="unique_scim_id_per_idp",
+            ),
+            # RFC 7643: userName is unique within the service provider; here, one per IdP.
+            models.UniqueConstraint(
+                fields=["identity_provider", "name_key"],
+                condition=models.Q(resource_type="User"),
+                name="unique_scim_user_name_per_idp",
+            ),
+        ]
+        indexes = [models.Index(fields=["identity_provider", "resource_type", "external_id"])]
+        verbose_name = "SCIM resource"
+
+    def __str__(self):
+        return f"{self.resource_type} {self.name_key}"
+
+
+class ScimEvent(models.Model):
+    """The provisioning audit log: each change an IdP made over SCIM, and each refusal."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    identity_provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.SET_NULL, null=True, related_name="scim_events"
+    )
+    token = models.ForeignKey(ScimToken, on_delete=models.SET_NULL, null=True, blank=True)
+    action = models.CharField(max_length=64, help_text="the request, or the refusal's code")
+    status = models.PositiveSmallIntegerField()
+    detail = models.TextField(blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "SCIM event"
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.status}"

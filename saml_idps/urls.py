@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
+from .scim import views as scim_views
 
 app_name = "saml_idps"
 
@@ -13,4 +14,7 @@ urlpatterns = [
     path("saml/<slug:slug>/acs/", views.AssertionConsumerServiceView.as_view(), name="acs"),
     path("saml/<slug:slug>/metadata/", views.MetadataView.as_view(), name="metadata"),
     path("saml/<slug:slug>/sls/", views.SingleLogoutServiceView.as_view(), name="sls"),
+    # scim2-server routes what follows v2 (and answers SCIM errors for what it does not know).
+    path("scim/<slug:slug>/v2", scim_views.scim, name="scim"),
+    re_path(r"^scim/(?P<slug>[-a-zA-Z0-9_]+)/v2(?P<path>/.*)$", scim_views.scim),
 ]

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='identityprovider',
             name='scim_enabled',
-            field=models.BooleanField(default=False, help_text='Off: /scim/<slug>/v2/ answers 404 for this IdP, whatever token is sent.', verbose_name='provisioning (SCIM) on'),
+            field=models.BooleanField(default=False, help_text='Off: /scim/<slug>/v2/ answers 404 for this IdP, whatever token is sent. On: the users and groups the IdP provisions are kept as it sends them; they do not yet create, change or deactivate accounts here.', verbose_name='provisioning (SCIM) on'),
         ),
         migrations.CreateModel(
             name='ScimToken',

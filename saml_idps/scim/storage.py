@@ -1,0 +1,147 @@
+"""Where one IdP's SCIM resources live: ScimResource rows of that IdP, and nothing else.
+
+Every query is scoped to the IdP whose URL was called, so its token can neither see nor change
+what another IdP provisioned. Resources are kept whole as JSON (what the IdP sent comes back as
+sent), except a password, which is never kept.
+"""
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from django.db import IntegrityError, transaction
+from scim2_models import (
+    Group,
+    InvalidValueException,
+    Meta,
+    NotFoundException,
+    NotImplementedException,
+    Path,
+    ScimFilter,
+    UniquenessException,
+    User,
+)
+from scim2_server.storage import ScimStorage, SearchPage
+
+from ..models import ScimResource
+from .filters import ColumnQuery, NotIndexed
+from .service import POLICY, PROVIDER
+
+# The attribute that names a resource of each type, and how SCIM compares it.
+NAME_ATTRIBUTE = {
+    "User": Path[User]("userName").resolve(),
+    "Group": Path[Group]("displayName").resolve(),
+}
+
+
+def name_key(resource_type, value):
+    return POLICY.comparison_key(NAME_ATTRIBUTE[resource_type.name], value or "")
+
+
+class IdentityProviderStorage(ScimStorage):
+    """The SCIM resources of one IdP."""
+
+    def __init__(self, identity_provider):
+        self.identity_provider = identity_provider
+
+    def operation(self):
+        return transaction.atomic()
+
+    def rows(self, type_name):
+        return ScimResource.objects.filter(
+            identity_provider=self.identity_provider, resource_type=type_name
+        )
+
+    def row(self, resource_type, resource_id):
+        try:
+            return self.rows(resource_type.name).get(scim_id=resource_id)
+        except ScimResource.DoesNotExist:
+            raise NotFoundException(detail=f"No {resource_type.name} {resource_id}.") from None
+
+    def load(self, resource_type, row):
+        return PROVIDER.model_for(resource_type).model_validate(row.data)
+
+    def get(self, resource_type, resource_id, *, response_parameters=None):
+        return self.load(resource_type, self.row(resource_type, resource_id))
+
+    def search(self, resource_types, search_request, *, position=None):
+        if len(resource_types) != 1:
+            raise NotImplementedException(detail="Search one resource type at a time.")
+        resource_type = resource_types[0]
+        rows = self.rows(resource_type.name).order_by("pk")
+        start = search_request.start_index_0 or 0
+        stop = None if search_request.count is None else start + search_request.count
+        scim_filter = search_request.filter
+        if scim_filter is not None:
+            try:
+                query = ColumnQuery(lambda value: name_key(resource_type, value))
+                rows = rows.filter(query.visit(scim_filter.ast))
+            except NotIndexed:
+                # Evaluated on each of this IdP's resources: correct, only slower.
+                bound = ScimFilter[PROVIDER.model_for(resource_type)](str(scim_filter))
+                found = [
+                    r for r in (self.load(resource_type, row) for row in rows) if bound.match(r)
+                ]
+                return SearchPage(len(found), found[start:stop])
+        return SearchPage(rows.count(), [self.load(resource_type, row) for row in rows[start:stop]])
+
+    def create(self, resource_type, resource):
+        stored = self.kept(resource_type, resource)
+        now = datetime.now(UTC)
+        stored.id = uuid.uuid4().hex
+        stored.meta = Meta(
+            resource_type=resource_type.name, created=now, last_modified=now, version='W/"1"'
+        )
+        row = ScimResource(
+            identity_provider=self.identity_provider,
+            resource_type=resource_type.name,
+            scim_id=stored.id,
+        )
+        self.save(resource_type, row, stored)
+        return stored
+
+    def update(self, resource_type, resource, *, expected_version=None):
+        row = self.row(resource_type, resource.id)
+        stored = self.kept(resource_type, resource)
+        stored.meta = self.load(resource_type, row).meta.model_copy(
+            update={
+                "location": None,
+                "last_modified": datetime.now(UTC),
+                "version": f'W/"{row.version + 1}"',
+            }
+        )
+        row.version += 1
+        self.save(resource_type, row, stored)
+        return stored
+
+    def delete(self, resource_type, resource_id, *, expected_version=None):
+        self.row(resource_type, resource_id).delete()
+
+    def kept(self, resource_type, resource):
+        """What is stored of a resource: a copy, without a password (Okta sends one on PUT),
+        whose group members are all users of this IdP."""
+        stored = resource.model_copy(deep=True)
+        if resource_type.name == ScimResource.ResourceType.USER:
+            stored.password = None
+        if resource_type.name == ScimResource.ResourceType.GROUP:
+            members = {member.value for member in stored.members or []}
+            users = self.rows(ScimResource.ResourceType.USER).filter(scim_id__in=members)
+            known = set(users.values_list("scim_id", flat=True))
+            if members - known:
+                raise InvalidValueException(
+                    detail=f"No User {', '.join(sorted(members - known))} at this IdP."
+                )
+        return stored
+
+    def save(self, resource_type, row, stored):
+        name = getattr(stored, NAME_ATTRIBUTE[resource_type.name].field_name)
+        row.name_key = name_key(resource_type, name)
+        row.external_id = stored.external_id or ""
+        row.data = json.loads(stored.model_dump_json())
+        try:
+            with transaction.atomic():
+                row.save()
+        except IntegrityError:
+            raise UniquenessException(
+                detail=f"Another {resource_type.name} of this IdP has that name."
+            ) from None

@@ -1,0 +1,256 @@
+"""The SCIM service of each IdP, /scim/<slug>/v2/: who may call it, what one IdP's token can
+reach, and the requests Okta and Entra ID send."""
+
+import json
+
+from django.test import TestCase, override_settings
+
+from saml_idps.models import ScimEvent, ScimResource
+from saml_idps.scim import tokens
+
+from .fixtures import register, shared_idp
+
+SCIM_JSON = "application/scim+json"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def scim_user(user_name, **attributes):
+    return {"schemas": [USER_SCHEMA], "userName": user_name, "active": True, **attributes}
+
+
+def scim_group(display_name, *member_ids):
+    members = [{"value": member_id} for member_id in member_ids]
+    return {"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members}
+
+
+def patch(*operations):
+    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
+
+
+class ScimTestCase(TestCase):
+    def setUp(self):
+        self.row_a = register(shared_idp("idp-a"), "idp-a", scim_enabled=True)
+        self.row_b = register(shared_idp("idp-b"), "idp-b", scim_enabled=True)
+        self.token_a, self.token_b = tokens.issue(self.row_a), tokens.issue(self.row_b)
+
+    def scim(self, method, path, body=None, slug="idp-a", token=None):
+        token = self.token_a if token is None else token
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        response = self.client.generic(
+            method,
+            f"/scim/{slug}/v2{path}",
+            json.dumps(body) if body is not None else "",
+            content_type=SCIM_JSON,
+            **headers,
+        )
+        response.json = json.loads(response.content) if response.content else None
+        return response
+
+    def assertScimError(self, response, status):
+        self.assertEqual(response.status_code, status, response.content)
+        self.assertEqual(response["Content-Type"], SCIM_JSON)
+        self.assertEqual(response.json["status"], str(status))
+        self.assertIn("urn:ietf:params:scim:api:messages:2.0:Error", response.json["schemas"])
+
+    def create_user(self, user_name="alice@example.com", slug="idp-a", token=None, **attributes):
+        response = self.scim("POST", "/Users", scim_user(user_name, **attributes), slug, token)
+        self.assertEqual(response.status_code, 201, response.content)
+        return response.json
+
+    def create_group(self, display_name, *member_ids):
+        """The new group's path."""
+        response = self.scim("POST", "/Groups", scim_group(display_name, *member_ids))
+        self.assertEqual(response.status_code, 201, response.content)
+        return f"/Groups/{response.json['id']}"
+
+
+class AuthenticationTests(ScimTestCase):
+    def test_a_request_without_a_token_is_refused_with_a_bearer_challenge(self):
+        response = self.scim("GET", "/Users", token="")
+        self.assertScimError(response, 401)
+        self.assertIn("Bearer", response["WWW-Authenticate"])
+
+    def test_discovery_needs_a_token_too(self):
+        self.assertScimError(self.scim("GET", "/ServiceProviderConfig", token=""), 401)
+
+    def test_another_idps_token_is_refused(self):
+        self.assertScimError(self.scim("GET", "/Users", token=self.token_b), 401)
+
+    def test_an_idp_with_provisioning_off_has_no_service(self):
+        self.row_a.scim_enabled = False
+        self.row_a.save()
+        self.assertScimError(self.scim("GET", "/Users"), 404)
+
+    def test_an_unknown_idp_has_no_service(self):
+        self.assertScimError(self.scim("GET", "/Users", slug="nobody"), 404)
+
+    def test_each_refusal_is_in_the_audit_log(self):
+        self.scim("GET", "/Users", token="wrong")
+        event = ScimEvent.objects.get()
+        self.assertEqual((event.identity_provider, event.status), (self.row_a, 401))
+        self.assertEqual((event.action, event.client_ip), ("GET /Users", "127.0.0.1"))
+
+    @override_settings(SAML_IDPS_SCIM_MAX_FAILURES=3)
+    def test_a_client_that_keeps_guessing_is_stopped_even_with_the_right_token(self):
+        for _ in range(3):
+            self.assertScimError(self.scim("GET", "/Users", token="guess"), 401)
+        self.assertScimError(self.scim("GET", "/Users"), 429)
+        self.assertEqual(ScimEvent.objects.filter(status=429).count(), 1)
+
+    @override_settings(SAML_IDPS_SCIM_MAX_FAILURES=3)
+    def test_guesses_at_one_idp_do_not_stop_another(self):
+        for _ in range(3):
+            self.scim("GET", "/Users", token="guess")
+        self.assertEqual(
+            self.scim("GET", "/Users", slug="idp-b", token=self.token_b).status_code, 200
+        )
+
+
+class DiscoveryTests(ScimTestCase):
+    def test_the_configuration_says_what_is_not_supported(self):
+        config = self.scim("GET", "/ServiceProviderConfig").json
+        supported = {
+            feature: config[feature]["supported"]
+            for feature in ["patch", "bulk", "filter", "changePassword", "sort", "etag"]
+        }
+        self.assertEqual(
+            supported,
+            {
+                "patch": True,
+                "bulk": False,
+                "filter": True,
+                "changePassword": False,
+                "sort": False,
+                "etag": False,
+            },
+        )
+        self.assertEqual(config["authenticationSchemes"][0]["type"], "oauthbearertoken")
+
+    def test_users_and_groups_are_served(self):
+        names = {r["name"] for r in self.scim("GET", "/ResourceTypes").json["Resources"]}
+        self.assertEqual(names, {"User", "Group"})
+
+
+class IsolationTests(ScimTestCase):
+    def test_an_idp_sees_only_the_users_it_provisioned(self):
+        alice = self.create_user("alice@example.com")
+        self.create_user("bob@example.com", slug="idp-b", token=self.token_b)
+        listed = self.scim("GET", "/Users").json
+        self.assertEqual([u["userName"] for u in listed["Resources"]], ["alice@example.com"])
+        self.assertScimError(
+            self.scim("GET", f"/Users/{alice['id']}", slug="idp-b", token=self.token_b), 404
+        )
+
+    def test_an_idp_cannot_change_or_delete_another_idps_user(self):
+        alice = self.create_user("alice@example.com")
+        for method, body in [
+            ("PUT", scim_user("mallory")),
+            ("PATCH", patch({"op": "replace", "path": "active", "value": False})),
+            ("DELETE", None),
+        ]:
+            with self.subTest(method=method):
+                response = self.scim(
+                    method, f"/Users/{alice['id']}", body, slug="idp-b", token=self.token_b
+                )
+                self.assertScimError(response, 404)
+        self.assertTrue(self.scim("GET", f"/Users/{alice['id']}").json["active"])
+
+    def test_the_same_user_name_may_exist_at_two_idps(self):
+        self.create_user("alice@example.com")
+        self.create_user("alice@example.com", slug="idp-b", token=self.token_b)
+
+    def test_a_group_cannot_take_another_idps_user_as_member(self):
+        bob = self.create_user("bob@example.com", slug="idp-b", token=self.token_b)
+        self.assertScimError(self.scim("POST", "/Groups", scim_group("Staff", bob["id"])), 400)
+
+    def test_ids_are_not_row_numbers(self):
+        alice = self.create_user("alice@example.com")
+        self.assertRegex(alice["id"], r"^[0-9a-f]{32}$")
+
+
+class UserTests(ScimTestCase):
+    def test_a_user_name_is_unique_per_idp_whatever_its_case(self):
+        self.create_user("alice@example.com")
+        response = self.scim("POST", "/Users", scim_user("ALICE@example.com"))
+        self.assertScimError(response, 409)
+        self.assertEqual(response.json["scimType"], "uniqueness")
+
+    def test_a_password_is_never_kept(self):
+        alice = self.create_user("alice@example.com", password="hunter2")
+        self.scim("PUT", f"/Users/{alice['id']}", scim_user("alice@example.com", password="x2"))
+        self.assertNotIn("password", ScimResource.objects.get().data)
+
+    def test_each_change_is_in_the_audit_log(self):
+        alice = self.create_user("alice@example.com")
+        self.scim("GET", f"/Users/{alice['id']}")
+        self.scim("DELETE", f"/Users/{alice['id']}")
+        actions = list(ScimEvent.objects.order_by("pk").values_list("action", "status"))
+        self.assertEqual(actions, [("POST /Users", 201), (f"DELETE /Users/{alice['id']}", 204)])
+
+
+class OktaSequenceTests(ScimTestCase):
+    """What Okta sends, as its SCIM 2.0 guide documents it."""
+
+    def test_it_looks_a_user_up_by_user_name_then_creates_it(self):
+        lookup = '/Users?filter=userName eq "alice@example.com"&startIndex=1&count=100'
+        self.assertEqual(self.scim("GET", lookup).json["totalResults"], 0)
+        self.create_user("alice@example.com", name={"givenName": "Alice", "familyName": "Doe"})
+        found = self.scim("GET", lookup).json
+        self.assertEqual(
+            (found["totalResults"], found["Resources"][0]["name"]["familyName"]), (1, "Doe")
+        )
+
+    def test_it_deactivates_and_reactivates_with_patch(self):
+        alice = self.create_user("alice@example.com")
+        for active in (False, True):
+            response = self.scim(
+                "PATCH",
+                f"/Users/{alice['id']}",
+                patch({"op": "replace", "value": {"active": active}}),
+            )
+            self.assertEqual((response.status_code, response.json["active"]), (200, active))
+
+    def test_it_pushes_a_group_and_its_members(self):
+        alice, bob = self.create_user("alice@example.com"), self.create_user("bob@example.com")
+        path = self.create_group("Staff", alice["id"])
+        self.scim(
+            "PATCH", path, patch({"op": "add", "path": "members", "value": [{"value": bob["id"]}]})
+        )
+        self.scim(
+            "PATCH", path, patch({"op": "remove", "path": f'members[value eq "{alice["id"]}"]'})
+        )
+        members = [m["value"] for m in self.scim("GET", path).json["members"]]
+        self.assertEqual(members, [bob["id"]])
+
+
+class EntraSequenceTests(ScimTestCase):
+    """What Microsoft Entra ID sends, as its SCIM guide documents it."""
+
+    def test_it_deactivates_with_a_capitalised_op_and_a_string_false(self):
+        alice = self.create_user("alice@example.com")
+        response = self.scim(
+            "PATCH",
+            f"/Users/{alice['id']}",
+            patch({"op": "Replace", "path": "active", "value": "False"}),
+        )
+        self.assertEqual((response.status_code, response.json["active"]), (200, False))
+
+    def test_it_removes_a_member_by_value(self):
+        alice = self.create_user("alice@example.com")
+        path = self.create_group("Staff", alice["id"])
+        self.scim(
+            "PATCH",
+            path,
+            patch({"op": "Remove", "path": "members", "value": [{"value": alice["id"]}]}),
+        )
+        self.assertFalse(self.scim("GET", path).json.get("members"))
+
+    def test_it_finds_users_by_external_id(self):
+        self.create_user("alice@contoso.com", externalId="a1b2")
+        found = self.scim("GET", '/Users?filter=externalId eq "a1b2"').json
+        self.assertEqual(found["totalResults"], 1)
+        self.assertEqual(
+            self.scim("GET", '/Users?filter=externalId eq "A1B2"').json["totalResults"], 0
+        )
