@@ -1,11 +1,12 @@
-"""The login audit log: one LoginAttempt per response received at an ACS."""
+"""The login audit log: one LoginAttempt per response received at an ACS; and its pruning,
+with the SCIM events'."""
 
 from datetime import timedelta
 
 from django.utils import timezone
 
 from .conf import app_setting
-from .models import LoginAttempt
+from .models import LoginAttempt, ScimEvent
 
 
 def record(request, identity_provider, outcome, reason="", detail="", user=None, response=None):
@@ -44,7 +45,10 @@ def record_refusal(request, identity_provider, refusal, response=None):
 
 
 def prune():
-    """Delete attempts older than the retention period; returns how many."""
+    """Delete login attempts and SCIM events older than the retention period; returns how
+    many."""
     cutoff = timezone.now() - timedelta(days=app_setting("AUDIT_RETENTION_DAYS"))
-    deleted, _ = LoginAttempt.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    return sum(
+        model.objects.filter(created_at__lt=cutoff).delete()[0]
+        for model in (LoginAttempt, ScimEvent)
+    )

@@ -559,7 +559,7 @@ class ScimEvent(models.Model):
         IdentityProvider, on_delete=models.SET_NULL, null=True, related_name="scim_events"
     )
     token = models.ForeignKey(ScimToken, on_delete=models.SET_NULL, null=True, blank=True)
-    action = models.CharField(max_length=64, help_text="the request, or the refusal's code")
+    action = models.CharField(max_length=64, help_text="the request: method and path")
     status = models.PositiveSmallIntegerField()
     detail = models.TextField(blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)

@@ -147,7 +147,9 @@ class AuditLogTests(SamlTestCase):
         )
         output = io.StringIO()
         call_command("prune_saml_audit_log", stdout=output)
-        self.assertIn("Deleted 1 login attempt(s) older than 30 days.", output.getvalue())
+        self.assertIn(
+            "Deleted 1 login attempt(s) and SCIM event(s) older than 30 days.", output.getvalue()
+        )
         self.assertEqual(list(LoginAttempt.objects.all()), [recent])
 
     def test_prune_deletes_the_replay_records_of_expired_assertions_only(self):

@@ -2,11 +2,17 @@
 reach, and the requests Okta and Entra ID send."""
 
 import json
+from datetime import timedelta
 
+from django.core.cache import cache
 from django.test import TestCase, override_settings
+from django.utils import timezone
+from scim2_models import PreconditionFailedException
 
+from saml_idps import audit
 from saml_idps.models import ScimEvent, ScimResource
 from saml_idps.scim import tokens
+from saml_idps.scim.storage import RESOURCE_TYPES, IdentityProviderStorage
 
 from .fixtures import register, shared_idp
 
@@ -31,6 +37,7 @@ def patch(*operations):
 
 class ScimTestCase(TestCase):
     def setUp(self):
+        cache.clear()  # the failure counts of other tests' clients
         self.row_a = register(shared_idp("idp-a"), "idp-a", scim_enabled=True)
         self.row_b = register(shared_idp("idp-b"), "idp-b", scim_enabled=True)
         self.token_a, self.token_b = tokens.issue(self.row_a), tokens.issue(self.row_b)
@@ -92,17 +99,37 @@ class AuthenticationTests(ScimTestCase):
         self.assertEqual((event.identity_provider, event.status), (self.row_a, 401))
         self.assertEqual((event.action, event.client_ip), ("GET /Users", "127.0.0.1"))
 
+    def guess(self, times, slug="idp-a"):
+        for _ in range(times):
+            self.scim("GET", "/Users", slug=slug, token="guess")
+
     @override_settings(SAML_IDPS_SCIM_MAX_FAILURES=3)
-    def test_a_client_that_keeps_guessing_is_stopped_even_with_the_right_token(self):
-        for _ in range(3):
-            self.assertScimError(self.scim("GET", "/Users", token="guess"), 401)
-        self.assertScimError(self.scim("GET", "/Users"), 429)
+    def test_a_client_that_keeps_guessing_is_told_when_to_come_back(self):
+        self.guess(3)
+        response = self.scim("GET", "/Users", token="guess")
+        self.assertScimError(response, 429)
+        self.assertEqual(response["Retry-After"], "300")
+
+    @override_settings(SAML_IDPS_SCIM_MAX_FAILURES=3)
+    def test_a_flood_of_bad_tokens_cannot_lock_the_idp_out(self):
+        self.guess(5)
+        self.assertEqual(self.scim("GET", "/Users").status_code, 200)
+
+    @override_settings(SAML_IDPS_SCIM_MAX_FAILURES=3)
+    def test_a_stopped_client_is_logged_once_per_window(self):
+        self.guess(10)
+        self.assertEqual(ScimEvent.objects.filter(status=401).count(), 3)
         self.assertEqual(ScimEvent.objects.filter(status=429).count(), 1)
+
+    def test_a_refusal_while_provisioning_is_off_is_logged(self):
+        self.row_a.scim_enabled = False
+        self.row_a.save()
+        self.scim("GET", "/Users")
+        self.assertEqual(ScimEvent.objects.get().status, 404)
 
     @override_settings(SAML_IDPS_SCIM_MAX_FAILURES=3)
     def test_guesses_at_one_idp_do_not_stop_another(self):
-        for _ in range(3):
-            self.scim("GET", "/Users", token="guess")
+        self.guess(4)
         self.assertEqual(
             self.scim("GET", "/Users", slug="idp-b", token=self.token_b).status_code, 200
         )
@@ -186,8 +213,45 @@ class UserTests(ScimTestCase):
         alice = self.create_user("alice@example.com")
         self.scim("GET", f"/Users/{alice['id']}")
         self.scim("DELETE", f"/Users/{alice['id']}")
-        actions = list(ScimEvent.objects.order_by("pk").values_list("action", "status"))
-        self.assertEqual(actions, [("POST /Users", 201), (f"DELETE /Users/{alice['id']}", 204)])
+        events = ScimEvent.objects.order_by("pk").values_list("action", "status", "detail")
+        self.assertEqual(
+            list(events),
+            [("POST /Users", 201, f"id {alice['id']}"), (f"DELETE /Users/{alice['id']}", 204, "")],
+        )
+
+    def test_a_user_name_longer_than_its_column_is_refused(self):
+        self.assertScimError(self.scim("POST", "/Users", scim_user("a" * 513)), 400)
+
+    def test_display_name_is_not_confused_with_user_name(self):
+        self.create_user("alice", displayName="Alice Smith")
+        found = self.scim("GET", '/Users?filter=displayName eq "Alice Smith"').json
+        self.assertEqual(found["totalResults"], 1)
+        self.assertEqual(
+            self.scim("GET", '/Users?filter=displayName eq "alice"').json["totalResults"], 0
+        )
+
+
+class GroupTests(ScimTestCase):
+    def test_a_deleted_user_leaves_its_groups(self):
+        alice, carol = self.create_user("alice@example.com"), self.create_user("carol@example.com")
+        path = self.create_group("Staff", alice["id"])
+        self.scim("DELETE", f"/Users/{alice['id']}")
+        self.assertFalse(self.scim("GET", path).json.get("members"))
+        added = patch({"op": "add", "path": "members", "value": [{"value": carol["id"]}]})
+        self.assertEqual(self.scim("PATCH", path, added).status_code, 200)
+
+    def test_a_member_without_a_value_is_refused(self):
+        group = scim_group("Staff") | {"members": [{"display": "Alice"}]}
+        self.assertScimError(self.scim("POST", "/Groups", group), 400)
+
+    def test_a_change_to_a_stale_version_is_refused(self):
+        alice = self.create_user("alice@example.com")
+        storage = IdentityProviderStorage(self.row_a)
+        user_type = RESOURCE_TYPES["User"]
+        current = storage.get(user_type, alice["id"])
+        storage.update(user_type, current, expected_version='W/"1"')
+        with self.assertRaises(PreconditionFailedException):
+            storage.update(user_type, current, expected_version='W/"1"')
 
 
 class OktaSequenceTests(ScimTestCase):
@@ -254,3 +318,13 @@ class EntraSequenceTests(ScimTestCase):
         self.assertEqual(
             self.scim("GET", '/Users?filter=externalId eq "A1B2"').json["totalResults"], 0
         )
+
+
+class AuditRetentionTests(ScimTestCase):
+    @override_settings(SAML_IDPS_AUDIT_RETENTION_DAYS=30)
+    def test_events_older_than_the_retention_are_pruned_with_login_attempts(self):
+        self.scim("GET", "/Users", token="guess")
+        ScimEvent.objects.update(created_at=timezone.now() - timedelta(days=31))
+        self.scim("GET", "/Users", token="guess")
+        self.assertEqual(audit.prune(), 1)
+        self.assertEqual(ScimEvent.objects.count(), 1)

@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('action', models.CharField(help_text="the request, or the refusal's code", max_length=64)),
+                ('action', models.CharField(help_text='the request: method and path', max_length=64)),
                 ('status', models.PositiveSmallIntegerField()),
                 ('detail', models.TextField(blank=True)),
                 ('client_ip', models.GenericIPAddressField(blank=True, null=True)),

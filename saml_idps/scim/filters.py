@@ -9,27 +9,30 @@ class NotIndexed(Exception):
     """The filter names an attribute or an operator the columns cannot answer."""
 
 
-# (attribute, sub-attribute) -> column; the comparison key is applied to case-insensitive ones.
+# Per resource type: (attribute, sub-attribute) -> column. name_key holds the attribute that
+# names a resource of that type, as SCIM compares it; the other columns compare exactly.
 COLUMNS = {
-    ("username", None): "name_key",
-    ("displayname", None): "name_key",
-    ("externalid", None): "external_id",
-    ("id", None): "scim_id",
+    "User": {("username", None): "name_key"},
+    "Group": {("displayname", None): "name_key"},
 }
-CASE_EXACT = {"external_id", "scim_id"}
+EXACT_COLUMNS = {("externalid", None): "external_id", ("id", None): "scim_id"}
 
 
 class ColumnQuery(FilterVisitor[Q]):
-    def __init__(self, name_key):
+    """The Q of a filter on one resource type's columns; NotIndexed where there is none.
+    ``name_key`` gives the comparison key of a name."""
+
+    def __init__(self, type_name, name_key):
+        self.columns = COLUMNS[type_name] | EXACT_COLUMNS
         self.name_key = name_key
 
     def visit_comparison(self, node):
-        column = COLUMNS.get((node.attr_path.attr.lower(), node.attr_path.sub_attr))
+        column = self.columns.get((node.attr_path.attr.lower(), node.attr_path.sub_attr))
         if column is None or node.op != CompareOperator.eq or not isinstance(node.value, str):
             raise NotIndexed
         if not node.value:  # an empty column means "none", which equals no value
             raise NotIndexed
-        return Q(**{column: node.value if column in CASE_EXACT else self.name_key(node.value)})
+        return Q(**{column: self.name_key(node.value) if column == "name_key" else node.value})
 
     def visit_logical_expr(self, node):
         queries = [self.visit(term) for term in node.terms]

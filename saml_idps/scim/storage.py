@@ -17,6 +17,7 @@ from scim2_models import (
     NotFoundException,
     NotImplementedException,
     Path,
+    PreconditionFailedException,
     ScimFilter,
     UniquenessException,
     User,
@@ -34,6 +35,15 @@ NAME_ATTRIBUTE = {
 }
 
 
+RESOURCE_TYPES = {resource_type.name: resource_type for resource_type in PROVIDER.resource_types}
+# The columns of name and externalId (ScimResource).
+MAX_LENGTH = 512
+
+
+def version_tag(version):
+    return f'W/"{version}"'
+
+
 def name_key(resource_type, value):
     return POLICY.comparison_key(NAME_ATTRIBUTE[resource_type.name], value or "")
 
@@ -45,6 +55,7 @@ class IdentityProviderStorage(ScimStorage):
         self.identity_provider = identity_provider
 
     def operation(self):
+        """A write and what it read before, in one transaction (rows are locked as read)."""
         return transaction.atomic()
 
     def rows(self, type_name):
@@ -52,11 +63,17 @@ class IdentityProviderStorage(ScimStorage):
             identity_provider=self.identity_provider, resource_type=type_name
         )
 
-    def row(self, resource_type, resource_id):
+    def row(self, resource_type, resource_id, expected_version=None, for_update=False):
+        """The row of a resource, locked until the end of the transaction when it is to be
+        written (two PATCHes of one group must not each add a member to the same old list)."""
+        rows = self.rows(resource_type.name)
         try:
-            return self.rows(resource_type.name).get(scim_id=resource_id)
+            row = (rows.select_for_update() if for_update else rows).get(scim_id=resource_id)
         except ScimResource.DoesNotExist:
             raise NotFoundException(detail=f"No {resource_type.name} {resource_id}.") from None
+        if expected_version is not None and expected_version != version_tag(row.version):
+            raise PreconditionFailedException(detail="The resource has changed meanwhile.")
+        return row
 
     def load(self, resource_type, row):
         return PROVIDER.model_for(resource_type).model_validate(row.data)
@@ -74,7 +91,7 @@ class IdentityProviderStorage(ScimStorage):
         scim_filter = search_request.filter
         if scim_filter is not None:
             try:
-                query = ColumnQuery(lambda value: name_key(resource_type, value))
+                query = ColumnQuery(resource_type.name, lambda v: name_key(resource_type, v))
                 rows = rows.filter(query.visit(scim_filter.ast))
             except NotIndexed:
                 # Evaluated on each of this IdP's resources: correct, only slower.
@@ -90,7 +107,10 @@ class IdentityProviderStorage(ScimStorage):
         now = datetime.now(UTC)
         stored.id = uuid.uuid4().hex
         stored.meta = Meta(
-            resource_type=resource_type.name, created=now, last_modified=now, version='W/"1"'
+            resource_type=resource_type.name,
+            created=now,
+            last_modified=now,
+            version=version_tag(1),
         )
         row = ScimResource(
             identity_provider=self.identity_provider,
@@ -101,13 +121,13 @@ class IdentityProviderStorage(ScimStorage):
         return stored
 
     def update(self, resource_type, resource, *, expected_version=None):
-        row = self.row(resource_type, resource.id)
+        row = self.row(resource_type, resource.id, expected_version, for_update=True)
         stored = self.kept(resource_type, resource)
         stored.meta = self.load(resource_type, row).meta.model_copy(
             update={
                 "location": None,
                 "last_modified": datetime.now(UTC),
-                "version": f'W/"{row.version + 1}"',
+                "version": version_tag(row.version + 1),
             }
         )
         row.version += 1
@@ -115,15 +135,37 @@ class IdentityProviderStorage(ScimStorage):
         return stored
 
     def delete(self, resource_type, resource_id, *, expected_version=None):
-        self.row(resource_type, resource_id).delete()
+        self.row(resource_type, resource_id, expected_version, for_update=True).delete()
+        if resource_type.name == ScimResource.ResourceType.USER:
+            self.remove_member(resource_id)
+
+    def remove_member(self, user_id):
+        """A deleted user leaves every group of this IdP (else the groups would name a user
+        that is not there, and refuse their next change)."""
+        group_type = RESOURCE_TYPES[ScimResource.ResourceType.GROUP]
+        for row in self.rows(ScimResource.ResourceType.GROUP).select_for_update():
+            group = self.load(group_type, row)
+            if any(member.value == user_id for member in group.members or []):
+                group.members = [m for m in group.members if m.value != user_id] or None
+                self.update(group_type, group)
 
     def kept(self, resource_type, resource):
         """What is stored of a resource: a copy, without a password (Okta sends one on PUT),
         whose group members are all users of this IdP."""
         stored = resource.model_copy(deep=True)
+        for value in (
+            getattr(stored, NAME_ATTRIBUTE[resource_type.name].field_name),
+            stored.external_id,
+        ):
+            if len(value or "") > MAX_LENGTH:
+                raise InvalidValueException(
+                    detail=f"A name or externalId is over {MAX_LENGTH} characters."
+                )
         if resource_type.name == ScimResource.ResourceType.USER:
             stored.password = None
         if resource_type.name == ScimResource.ResourceType.GROUP:
+            if any(not member.value for member in stored.members or []):
+                raise InvalidValueException(detail="Every member needs a value (a User's id).")
             members = {member.value for member in stored.members or []}
             users = self.rows(ScimResource.ResourceType.USER).filter(scim_id__in=members)
             known = set(users.values_list("scim_id", flat=True))
@@ -134,6 +176,7 @@ class IdentityProviderStorage(ScimStorage):
         return stored
 
     def save(self, resource_type, row, stored):
+        """Write ``stored`` into ``row``, with the columns lookups and uniqueness read."""
         name = getattr(stored, NAME_ATTRIBUTE[resource_type.name].field_name)
         row.name_key = name_key(resource_type, name)
         row.external_id = stored.external_id or ""

@@ -2,12 +2,19 @@
 log. scim2-server serves the protocol over that IdP's storage."""
 
 import json
+import logging
 
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from scim2_models import NotFoundException, SCIMException, UnauthorizedException
+from scim2_models import (
+    NotFoundException,
+    PayloadTooLargeException,
+    SCIMException,
+    UnauthorizedException,
+)
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 
@@ -16,6 +23,8 @@ from ..models import IdentityProvider, ScimEvent
 from .service import SERVICE
 from .storage import IdentityProviderStorage
 from .tokens import live_token
+
+logger = logging.getLogger(__name__)
 
 READ_ONLY_METHODS = {"GET", "HEAD"}
 
@@ -27,34 +36,22 @@ class TooManyFailures(SCIMException):
 
 @csrf_exempt
 def scim(request, slug, path="/"):
-    scim_request = ScimRequest(
-        method=request.method,
-        base_url=request.build_absolute_uri(reverse("saml_idps:scim", kwargs={"slug": slug})),
-        path=path,
-        query=request.GET.dict(),
-        headers=dict(request.headers),
-        body=request.body,
-    )
-    identity_provider = IdentityProvider.objects.filter(slug=slug, scim_enabled=True).first()
+    identity_provider = IdentityProvider.objects.filter(slug=slug).first()
     token = None
     try:
-        if identity_provider is None:
+        if identity_provider is None or not identity_provider.scim_enabled:
             raise NotFoundException(detail="There is no SCIM service at this address.")
         token = authenticate(request, identity_provider)
-        scim_request.subject = token
-        storage = IdentityProviderStorage(identity_provider)
-        response = ScimHandler(SERVICE, storage).handle(scim_request)
+        response = ScimHandler(SERVICE, IdentityProviderStorage(identity_provider)).handle(
+            scim_request(request, slug, path, token)
+        )
     except SCIMException as exception:
         response = SERVICE.error_response(exception)
-    if identity_provider is not None and (token is None or request.method not in READ_ONLY_METHODS):
-        ScimEvent.objects.create(
-            identity_provider=identity_provider,
-            token=token,
-            action=f"{request.method} {path}"[:64],
-            status=response.status,
-            detail=json.dumps(response.body)[:2000] if response.status >= 400 else "",
-            client_ip=request.META.get("REMOTE_ADDR") or None,
-        )
+    except Exception as exception:  # noqa: BLE001 - a bug, still answered and audited as SCIM
+        logger.exception("SCIM request failed: %s %s", request.method, request.path)
+        response = SERVICE.error_response(exception)
+    if identity_provider is not None:
+        record(request, identity_provider, token, path, response)
     answer = HttpResponse(
         b"" if response.body is None else json.dumps(response.body),
         status=response.status,
@@ -62,19 +59,68 @@ def scim(request, slug, path="/"):
     )
     for name, value in response.headers.items():
         answer[name] = value
+    if response.status == TooManyFailures.status:
+        answer["Retry-After"] = str(app_setting("SCIM_FAILURE_WINDOW"))
     return answer
 
 
+def scim_request(request, slug, path, token):
+    """The request as scim2-server reads it (its body read only once the caller is known)."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise PayloadTooLargeException(detail="The request body is too large.") from None
+    return ScimRequest(
+        method=request.method,
+        base_url=request.build_absolute_uri(reverse("saml_idps:scim", kwargs={"slug": slug})),
+        path=path,
+        query=request.GET.dict(),
+        headers=dict(request.headers),
+        body=body,
+        subject=token,
+    )
+
+
 def authenticate(request, identity_provider):
-    """The IdP's token the request carries; 401 without one, 429 for a client that has sent
-    too many requests without one (per IdP and client address, shared by every instance
-    through the cache)."""
+    """The IdP's token the request carries. Without one: 401, or 429 once the client has sent
+    too many requests without one (per IdP and client address, within the failure window; in
+    the cache, so shared by the instances when the cache is Redis). A valid token always
+    passes: a flood of bad ones cannot lock the IdP out."""
+    token = live_token(identity_provider, request.headers.get("Authorization"))
+    if token is not None:
+        return token
     failures = f"saml_idps:scim-failures:{identity_provider.pk}:{request.META.get('REMOTE_ADDR')}"
     if cache.get(failures, 0) >= app_setting("SCIM_MAX_FAILURES"):
         raise TooManyFailures
-    token = live_token(identity_provider, request.headers.get("Authorization"))
-    if token is None:
-        cache.add(failures, 0, timeout=app_setting("SCIM_FAILURE_WINDOW"))
+    try:
         cache.incr(failures)
-        raise UnauthorizedException(detail="A valid bearer token of this IdP is required.")
-    return token
+    except ValueError:  # the first failure of a window (or the window just ended)
+        cache.set(failures, 1, timeout=app_setting("SCIM_FAILURE_WINDOW"))
+    raise UnauthorizedException(detail="A valid bearer token of this IdP is required.")
+
+
+def record(request, identity_provider, token, path, response):
+    """The audit log: every change and every refusal (of a stopped client, the first one per
+    window only, so that a flood cannot fill the log)."""
+    if response.status < 400 and request.method in READ_ONLY_METHODS:
+        return
+    client_ip = request.META.get("REMOTE_ADDR") or None
+    if response.status == TooManyFailures.status and not cache.add(
+        f"saml_idps:scim-stopped:{identity_provider.pk}:{client_ip}",
+        True,
+        timeout=app_setting("SCIM_FAILURE_WINDOW"),
+    ):
+        return
+    body = response.body or {}
+    if response.status >= 400:
+        detail = json.dumps(body)[:2000]
+    else:
+        detail = f"id {body['id']}" if isinstance(body.get("id"), str) else ""
+    ScimEvent.objects.create(
+        identity_provider=identity_provider,
+        token=token,
+        action=f"{request.method} {path}"[:64],
+        status=response.status,
+        detail=detail,
+        client_ip=client_ip,
+    )
