@@ -328,3 +328,45 @@ class AuditRetentionTests(ScimTestCase):
         self.scim("GET", "/Users", token="guess")
         self.assertEqual(audit.prune(), 1)
         self.assertEqual(ScimEvent.objects.count(), 1)
+
+
+class BadInputTests(ScimTestCase):
+    """Garbage and attacks get a SCIM error, and nothing is stored."""
+
+    def post_raw(self, body):
+        return self.client.generic(
+            "POST",
+            "/scim/idp-a/v2/Users",
+            body,
+            content_type=SCIM_JSON,
+            HTTP_AUTHORIZATION=f"Bearer {self.token_a}",
+        )
+
+    def assertNothingStored(self):
+        self.assertFalse(ScimResource.objects.exists())
+
+    def test_a_body_that_is_not_json_is_refused(self):
+        response = self.post_raw("{not json")
+        self.assertEqual(response.status_code, 400, response.content)
+        self.assertEqual(json.loads(response.content)["status"], "400")
+        self.assertNothingStored()
+
+    def test_a_user_without_user_name_is_refused(self):
+        self.assertScimError(self.scim("POST", "/Users", {"schemas": [USER_SCHEMA]}), 400)
+        self.assertNothingStored()
+
+    def test_a_filter_that_does_not_parse_is_refused(self):
+        response = self.scim("GET", '/Users?filter=userName eq "a" and (')
+        self.assertScimError(response, 400)
+        self.assertEqual(response.json["scimType"], "invalidFilter")
+
+    def test_a_chosen_id_is_not_taken(self):
+        created = self.create_user("alice@example.com", id="0" * 32)
+        self.assertNotEqual(created["id"], "0" * 32)
+
+    def test_a_put_cannot_move_a_user_to_another_id(self):
+        alice = self.create_user("alice@example.com")
+        self.scim("PUT", f"/Users/{alice['id']}", scim_user("alice@example.com", id="0" * 32))
+        self.assertEqual(
+            list(ScimResource.objects.values_list("scim_id", flat=True)), [alice["id"]]
+        )

@@ -104,6 +104,11 @@ class ScimTokenCommandTests(ScimTokenTestCase):
         self.assertIn("revoked", output)
         self.assertIsNone(self.token_for(self.row_a, f"Bearer {secret}"))
 
+    def test_an_unknown_idp_gets_no_token(self):
+        with self.assertRaisesMessage(CommandError, "No identity provider nobody"):
+            self.saml_idps("scim-token", "nobody")
+        self.assertFalse(ScimToken.objects.exists())
+
     def test_it_revokes_nothing_of_another_idp(self):
         secret, _ = self.saml_idps("scim-token", "idp-b")
         with self.assertRaisesMessage(CommandError, "no live SCIM token"):
