@@ -66,6 +66,10 @@ class ScimTestCase(TestCase):
         self.assertEqual(response.status_code, 201, response.content)
         return response.json
 
+    def total(self, scim_filter, resource="/Users"):
+        """How many resources a filter finds."""
+        return self.scim("GET", f"{resource}?filter={scim_filter}").json["totalResults"]
+
     def create_group(self, display_name, *member_ids):
         """The new group's path."""
         response = self.scim("POST", "/Groups", scim_group(display_name, *member_ids))
@@ -224,11 +228,8 @@ class UserTests(ScimTestCase):
 
     def test_display_name_is_not_confused_with_user_name(self):
         self.create_user("alice", displayName="Alice Smith")
-        found = self.scim("GET", '/Users?filter=displayName eq "Alice Smith"').json
-        self.assertEqual(found["totalResults"], 1)
-        self.assertEqual(
-            self.scim("GET", '/Users?filter=displayName eq "alice"').json["totalResults"], 0
-        )
+        self.assertEqual(self.total('displayName eq "Alice Smith"'), 1)
+        self.assertEqual(self.total('displayName eq "alice"'), 0)
 
 
 class GroupTests(ScimTestCase):
@@ -313,11 +314,8 @@ class EntraSequenceTests(ScimTestCase):
 
     def test_it_finds_users_by_external_id(self):
         self.create_user("alice@contoso.com", externalId="a1b2")
-        found = self.scim("GET", '/Users?filter=externalId eq "a1b2"').json
-        self.assertEqual(found["totalResults"], 1)
-        self.assertEqual(
-            self.scim("GET", '/Users?filter=externalId eq "A1B2"').json["totalResults"], 0
-        )
+        self.assertEqual(self.total('externalId eq "a1b2"'), 1)
+        self.assertEqual(self.total('externalId eq "A1B2"'), 0)
 
 
 class AuditRetentionTests(ScimTestCase):
