@@ -15,7 +15,6 @@ POLICY = ScimPolicy(
 CONFIG = ServiceProviderConfig.model_validate(
     {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "documentationUri": "https://github.com/samlsite/saml_idps#provisioning-scim",
         "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": 200},
@@ -26,8 +25,8 @@ CONFIG = ServiceProviderConfig.model_validate(
             {
                 "type": "oauthbearertoken",
                 "name": "Bearer token",
-                "description": "A token of this IdP, made in the admin or by manage.py "
-                "saml_idps scim-token, sent as 'Authorization: Bearer <token>'.",
+                "description": "A token of this IdP, made by manage.py saml_idps "
+                "scim-token, sent as 'Authorization: Bearer <token>'.",
                 "primary": True,
             }
         ],

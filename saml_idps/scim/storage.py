@@ -36,8 +36,7 @@ NAME_ATTRIBUTE = {
 
 
 RESOURCE_TYPES = {resource_type.name: resource_type for resource_type in PROVIDER.resource_types}
-# The columns of name and externalId (ScimResource).
-MAX_LENGTH = 512
+MAX_LENGTH = ScimResource._meta.get_field("name_key").max_length  # and external_id's
 
 
 def version_tag(version):
@@ -122,6 +121,10 @@ class IdentityProviderStorage(ScimStorage):
 
     def update(self, resource_type, resource, *, expected_version=None):
         row = self.row(resource_type, resource.id, expected_version, for_update=True)
+        return self.replace(resource_type, row, resource)
+
+    def replace(self, resource_type, row, resource):
+        """Store ``resource`` as the next version of the locked ``row``."""
         stored = self.kept(resource_type, resource)
         stored.meta = self.load(resource_type, row).meta.model_copy(
             update={
@@ -147,7 +150,7 @@ class IdentityProviderStorage(ScimStorage):
             group = self.load(group_type, row)
             if any(member.value == user_id for member in group.members or []):
                 group.members = [m for m in group.members if m.value != user_id] or None
-                self.update(group_type, group)
+                self.replace(group_type, row, group)
 
     def kept(self, resource_type, resource):
         """What is stored of a resource: a copy, without a password (Okta sends one on PUT),
