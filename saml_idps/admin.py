@@ -146,7 +146,7 @@ class IdentityProviderAdmin(AdminStyles, admin.ModelAdmin):
                 ]
             },
         ),
-        ("Provisioning (SCIM)", {"fields": ["scim_enabled"]}),
+        ("Provisioning (SCIM)", {"fields": ["scim_enabled", "scim_user_identifier"]}),
         ("Last assertion received", {"fields": ["show_assertion_values", "last_assertion"]}),
         ("Metadata", {"fields": [*metadata_facts, "metadata_xml"]}),
         ("Metadata trust", {"fields": trust_fields, "classes": ["collapse"]}),

@@ -80,21 +80,26 @@ class SamlIdentityBackend(Saml2Backend):
         )
 
     def save_user(self, user, *args, **kwargs):
-        """Fit asserted values to the user's fields before saving: an over-long name is cut,
-        an invalid email is dropped, rather than failing the login."""
-        for field_name in ("first_name", "last_name"):
-            max_length = user._meta.get_field(field_name).max_length
-            setattr(user, field_name, normalize(getattr(user, field_name) or "")[:max_length])
-        user.email = normalize_email(user.email or "")
-        try:
-            validate_email(user.email)
-            if len(user.email) > user._meta.get_field("email").max_length:
-                raise ValidationError("longer than the email column")
-        except ValidationError:
-            if user.email:
-                logger.warning("Ignoring an invalid or over-long asserted email for %s", user)
-            user.email = ""
+        """Fit asserted values to the user's fields before saving (fit_profile)."""
+        fit_profile(user)
         return super().save_user(user, *args, **kwargs)
+
+
+def fit_profile(user):
+    """Fit the values an IdP gave (by assertion or SCIM) to the user's fields: an over-long
+    name is cut, an invalid email is dropped, rather than refusing the user."""
+    for field_name in ("first_name", "last_name"):
+        max_length = user._meta.get_field(field_name).max_length
+        setattr(user, field_name, normalize(getattr(user, field_name) or "")[:max_length])
+    user.email = normalize_email(user.email or "")
+    try:
+        validate_email(user.email)
+        if len(user.email) > user._meta.get_field("email").max_length:
+            raise ValidationError("longer than the email column")
+    except ValidationError:
+        if user.email:
+            logger.warning("Ignoring an invalid or over-long email for %s", user)
+        user.email = ""
 
 
 def asserted_email(attributes, attribute_mapping):

@@ -202,8 +202,22 @@ class IdentityProvider(models.Model):
         "provisioning (SCIM) on",
         default=False,
         help_text="Off: /scim/<slug>/v2/ answers 404 for this IdP, whatever token is sent. "
-        "On: the users and groups the IdP provisions are kept as it sends them; they do not "
-        "yet create, change or deactivate accounts here.",
+        "On: the IdP creates, updates and deactivates the accounts of its users (whatever "
+        "'create users on first login' says), and its groups grant Django groups through the "
+        "group mappings.",
+    )
+
+    class ScimUserIdentifier(models.TextChoices):
+        USER_NAME = "userName", "userName"
+        EXTERNAL_ID = "externalId", "externalId"
+
+    scim_user_identifier = models.CharField(
+        "SCIM attribute equal to the NameID",
+        max_length=16,
+        choices=ScimUserIdentifier.choices,
+        default=ScimUserIdentifier.USER_NAME,
+        help_text="The attribute of a SCIM user that the IdP's assertions send as NameID: Okta's "
+        "and Entra ID's userName unless configured otherwise.",
     )
 
     # Identity policy: who this IdP may sign in, and what its assertions may change.
@@ -455,6 +469,18 @@ class IdentityLink(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_login_at = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when the IdP deactivated this user over SCIM: no sign-in through this "
+        "link until the IdP reactivates it.",
+    )
+    deactivated_account = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="The deactivation also deactivated the account (it had no other way in), so "
+        "a reactivation by the IdP reactivates it.",
+    )
 
     class Meta:
         constraints = [
@@ -528,6 +554,14 @@ class ScimResource(models.Model):
     external_id = models.CharField(max_length=512, blank=True)
     data = models.JSONField()
     version = models.PositiveIntegerField(default=1)
+    link = models.OneToOneField(
+        IdentityLink,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="scim_user",
+        help_text="A User's account here, through its (IdP, NameID) link.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,6 +12,8 @@ The rules of the default policy:
   email only if the email is in its domains and the account is unprivileged: not staff, not
   superuser, no usable password, not linked to any IdP. Otherwise an admin links it.
 - With create_users on, a first login creates a user with a unique username.
+- A link its IdP deactivated over SCIM signs no one in. The IdP deactivates the account itself
+  only when the link was its only way in and it is unprivileged.
 - Assertions set only first name, last name and email; staff and superuser status come only
   from the IdP's explicit group mappings.
 """
@@ -99,6 +101,12 @@ class IdentityPolicy:
             raise LoginRefused("issuer_mismatch", f"The assertion was not issued by IdP '{name}'.")
         link = self.linked(identity_provider, name_id)
         if link is not None:
+            if link.deactivated_at is not None:
+                raise LoginRefused(
+                    "deactivated",
+                    f"IdP '{name}' has deactivated your access to this site, so you cannot sign in "
+                    "through it. Ask your IdP's admin to reactivate it.",
+                )
             if not link.user.is_active:
                 raise LoginRefused(
                     "inactive_user",
@@ -106,7 +114,18 @@ class IdentityPolicy:
                     "to reactivate it.",
                 )
             return link.user, False
+        return self.unlinked_user(
+            identity_provider,
+            name_id,
+            email,
+            may_create and self.may_create_users(identity_provider),
+        )
 
+    def unlinked_user(self, identity_provider, name_id, email, may_create):
+        """``(user, created)`` for a (IdP, NameID) no account is linked to yet: with email
+        domains, an existing account this policy links automatically; else a new user when
+        ``may_create``. Raises LoginRefused with the reason."""
+        name = identity_provider.name
         domains = set(identity_provider.email_domains.values_list("domain", flat=True))
         if domains:
             domain = email.rpartition("@")[2]
@@ -130,13 +149,39 @@ class IdentityPolicy:
                     )
                 return self.link(identity_provider, name_id, existing[0]), False
 
-        if not (may_create and self.may_create_users(identity_provider)):
+        if not may_create:
             raise LoginRefused(
                 "provisioning_disabled",
                 f"No account here is linked to your identity at IdP '{name}', and that IdP does "
                 "not create accounts. Ask an admin to create or link yours.",
             )
         return self.create_user(identity_provider, name_id, email), True
+
+    def provisioned_link(self, identity_provider, name_id, email):
+        """The IdentityLink of a user the IdP provisions over SCIM: the existing one of (IdP,
+        NameID), else one to an account found or created as at a first login. Turning SCIM on
+        is the admin's word that this IdP creates its users, whatever create_users says; email
+        domains still decide which accounts it may reach. Raises LoginRefused."""
+        found = IdentityLink.objects.select_related("user").filter(
+            identity_provider=identity_provider, name_id=name_id
+        )
+        if not found.exists():
+            self.unlinked_user(identity_provider, name_id, email, may_create=True)
+        return found.get()
+
+    def may_deactivate_account(self, identity_provider, link):
+        """Whether an IdP deactivating ``link`` (over SCIM) also deactivates the account: only
+        when that IdP was its only way in and it holds no privilege. Otherwise the account is
+        only cut from that IdP."""
+        user = link.user
+        return (
+            not user.is_staff
+            and not user.is_superuser
+            and not user.has_usable_password()
+            and not user.saml_identities.exclude(pk=link.pk)
+            .filter(deactivated_at__isnull=True)
+            .exists()
+        )
 
     def may_link_automatically(self, identity_provider, user):
         """Whether an existing account with the asserted email (in the IdP's email domains) is
@@ -231,12 +276,15 @@ class IdentityPolicy:
         """The user fields the IdP's attribute mapping may set."""
         return ASSIGNABLE_FIELDS
 
-    def apply_group_mappings(self, identity_provider, user, attributes):
+    def apply_group_mappings(self, identity_provider, user, attributes, take_back=None):
         """Grant what the IdP's group mappings grant for the asserted groups; with
-        remove_unasserted_groups, take back mapped groups (never protected ones) and mapped
-        statuses the assertion no longer grants. Nothing else makes anyone staff or superuser."""
+        ``take_back`` (by default the IdP's remove_unasserted_groups), take back mapped groups
+        (never protected ones) and mapped statuses the assertion no longer grants. Nothing else
+        makes anyone staff or superuser. SCIM's group push calls it with ``take_back=True``."""
+        if take_back is None:
+            take_back = identity_provider.remove_unasserted_groups
         asserted = {v.casefold() for v in attributes.get(identity_provider.groups_attribute, [])}
-        if not asserted and not identity_provider.remove_unasserted_groups:
+        if not asserted and not take_back:
             return  # nothing to grant, nothing to take back: the mappings need not be read
         mappings = list(identity_provider.group_mappings.select_related("group"))
         if not mappings:
@@ -250,7 +298,7 @@ class IdentityPolicy:
             if any(getattr(m, grant) for m in granted) and not getattr(user, flag):
                 setattr(user, flag, True)
                 changed.append(flag)
-        if identity_provider.remove_unasserted_groups:
+        if take_back:
             protected = set(ProtectedGroup.objects.values_list("group_id", flat=True))
             user.groups.remove(
                 *(

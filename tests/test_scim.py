@@ -15,66 +15,15 @@ from saml_idps.scim import tokens
 from saml_idps.scim.storage import RESOURCE_TYPES, IdentityProviderStorage
 
 from .fixtures import register, shared_idp
-
-SCIM_JSON = "application/scim+json"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from .scim import SCIM_JSON, USER_SCHEMA, ScimClientMixin, patch, scim_group, scim_user
 
 
-def scim_user(user_name, **attributes):
-    return {"schemas": [USER_SCHEMA], "userName": user_name, "active": True, **attributes}
-
-
-def scim_group(display_name, *member_ids):
-    members = [{"value": member_id} for member_id in member_ids]
-    return {"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members}
-
-
-def patch(*operations):
-    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
-
-
-class ScimTestCase(TestCase):
+class ScimTestCase(ScimClientMixin, TestCase):
     def setUp(self):
         cache.clear()  # the failure counts of other tests' clients
         self.row_a = register(shared_idp("idp-a"), "idp-a", scim_enabled=True)
         self.row_b = register(shared_idp("idp-b"), "idp-b", scim_enabled=True)
         self.token_a, self.token_b = tokens.issue(self.row_a), tokens.issue(self.row_b)
-
-    def scim(self, method, path, body=None, slug="idp-a", token=None):
-        token = self.token_a if token is None else token
-        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
-        response = self.client.generic(
-            method,
-            f"/scim/{slug}/v2{path}",
-            json.dumps(body) if body is not None else "",
-            content_type=SCIM_JSON,
-            **headers,
-        )
-        response.json = json.loads(response.content) if response.content else None
-        return response
-
-    def assertScimError(self, response, status):
-        self.assertEqual(response.status_code, status, response.content)
-        self.assertEqual(response["Content-Type"], SCIM_JSON)
-        self.assertEqual(response.json["status"], str(status))
-        self.assertIn("urn:ietf:params:scim:api:messages:2.0:Error", response.json["schemas"])
-
-    def create_user(self, user_name="alice@example.com", slug="idp-a", token=None, **attributes):
-        response = self.scim("POST", "/Users", scim_user(user_name, **attributes), slug, token)
-        self.assertEqual(response.status_code, 201, response.content)
-        return response.json
-
-    def total(self, scim_filter, resource="/Users"):
-        """How many resources a filter finds."""
-        return self.scim("GET", f"{resource}?filter={scim_filter}").json["totalResults"]
-
-    def create_group(self, display_name, *member_ids):
-        """The new group's path."""
-        response = self.scim("POST", "/Groups", scim_group(display_name, *member_ids))
-        self.assertEqual(response.status_code, 201, response.content)
-        return f"/Groups/{response.json['id']}"
 
 
 class AuthenticationTests(ScimTestCase):
@@ -220,7 +169,18 @@ class UserTests(ScimTestCase):
         events = ScimEvent.objects.order_by("pk").values_list("action", "status", "detail")
         self.assertEqual(
             list(events),
-            [("POST /Users", 201, f"id {alice['id']}"), (f"DELETE /Users/{alice['id']}", 204, "")],
+            [
+                (
+                    "POST /Users",
+                    201,
+                    f"id {alice['id']}; alice@example.com: linked as alice@example.com",
+                ),
+                (
+                    f"DELETE /Users/{alice['id']}",
+                    204,
+                    "alice@example.com: deactivated; alice@example.com: link removed",
+                ),
+            ],
         )
 
     def test_a_user_name_longer_than_its_column_is_refused(self):

@@ -25,6 +25,7 @@ from scim2_models import (
 from scim2_server.storage import ScimStorage, SearchPage
 
 from ..models import ScimResource
+from .accounts import Provisioning
 from .filters import ColumnQuery, NotIndexed
 from .service import POLICY, PROVIDER
 
@@ -48,10 +49,12 @@ def name_key(resource_type, value):
 
 
 class IdentityProviderStorage(ScimStorage):
-    """The SCIM resources of one IdP."""
+    """The SCIM resources of one IdP, and the accounts they are (accounts.py): every write
+    brings them in line in the same transaction."""
 
     def __init__(self, identity_provider):
         self.identity_provider = identity_provider
+        self.provisioning = Provisioning(identity_provider)
 
     def operation(self):
         """A write and what it read before, in one transaction (rows are locked as read)."""
@@ -66,8 +69,10 @@ class IdentityProviderStorage(ScimStorage):
         """The row of a resource, locked until the end of the transaction when it is to be
         written (two PATCHes of one group must not each add a member to the same old list)."""
         rows = self.rows(resource_type.name)
+        if for_update:
+            rows = rows.select_for_update().select_related("link__user")
         try:
-            row = (rows.select_for_update() if for_update else rows).get(scim_id=resource_id)
+            row = rows.get(scim_id=resource_id)
         except ScimResource.DoesNotExist:
             raise NotFoundException(detail=f"No {resource_type.name} {resource_id}.") from None
         if expected_version is not None and expected_version != version_tag(row.version):
@@ -138,9 +143,14 @@ class IdentityProviderStorage(ScimStorage):
         return stored
 
     def delete(self, resource_type, resource_id, *, expected_version=None):
-        self.row(resource_type, resource_id, expected_version, for_update=True).delete()
+        row = self.row(resource_type, resource_id, expected_version, for_update=True)
+        if resource_type.name == ScimResource.ResourceType.USER:
+            self.provisioning.user_deleted(row)
+        row.delete()
         if resource_type.name == ScimResource.ResourceType.USER:
             self.remove_member(resource_id)
+        else:
+            self.provisioning.groups_changed(members(row.data))
 
     def remove_member(self, user_id):
         """A deleted user leaves every group of this IdP (else the groups would name a user
@@ -179,7 +189,11 @@ class IdentityProviderStorage(ScimStorage):
         return stored
 
     def save(self, resource_type, row, stored):
-        """Write ``stored`` into ``row``, with the columns lookups and uniqueness read."""
+        """Write ``stored`` into ``row``, with the columns lookups and uniqueness read, and
+        bring the accounts it concerns in line."""
+        previous = row.data if row.pk else {}
+        if resource_type.name == ScimResource.ResourceType.USER:
+            self.provisioning.user_saved(row, stored)
         name = getattr(stored, NAME_ATTRIBUTE[resource_type.name].field_name)
         row.name_key = name_key(resource_type, name)
         row.external_id = stored.external_id or ""
@@ -191,3 +205,12 @@ class IdentityProviderStorage(ScimStorage):
             raise UniquenessException(
                 detail=f"Another {resource_type.name} of this IdP has that name."
             ) from None
+        if resource_type.name == ScimResource.ResourceType.GROUP:
+            before, after = members(previous), members(row.data)
+            renamed = previous.get("displayName") != row.data.get("displayName")
+            self.provisioning.groups_changed(before | after if renamed else before ^ after)
+
+
+def members(group_data):
+    """The SCIM ids of a stored group's members."""
+    return {member["value"] for member in group_data.get("members") or []}

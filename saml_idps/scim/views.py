@@ -38,20 +38,21 @@ class TooManyFailures(SCIMException):
 def scim(request, slug, path="/"):
     identity_provider = IdentityProvider.objects.filter(slug=slug).first()
     token = None
+    changes = []
     try:
         if identity_provider is None or not identity_provider.scim_enabled:
             raise NotFoundException(detail="There is no SCIM service at this address.")
         token = authenticate(request, identity_provider)
-        response = ScimHandler(SERVICE, IdentityProviderStorage(identity_provider)).handle(
-            scim_request(request, slug, path, token)
-        )
+        storage = IdentityProviderStorage(identity_provider)
+        response = ScimHandler(SERVICE, storage).handle(scim_request(request, slug, path, token))
+        changes = storage.provisioning.changes
     except SCIMException as exception:
         response = SERVICE.error_response(exception)
     except Exception as exception:  # noqa: BLE001 - a bug, still answered and audited as SCIM
         logger.exception("SCIM request failed: %s %s", request.method, request.path)
         response = SERVICE.error_response(exception)
     if identity_provider is not None:
-        record(request, identity_provider, token, path, response)
+        record(request, identity_provider, token, path, response, changes)
     answer = HttpResponse(
         b"" if response.body is None else json.dumps(response.body),
         status=response.status,
@@ -99,9 +100,9 @@ def authenticate(request, identity_provider):
     raise UnauthorizedException(detail="A valid bearer token of this IdP is required.")
 
 
-def record(request, identity_provider, token, path, response):
-    """The audit log: every change and every refusal (of a stopped client, the first one per
-    window only, so that a flood cannot fill the log)."""
+def record(request, identity_provider, token, path, response, changes):
+    """The audit log: every change, with what it changed in accounts, and every refusal (of a
+    stopped client, the first one per window only, so that a flood cannot fill the log)."""
     if response.status < 400 and request.method in READ_ONLY_METHODS:
         return
     client_ip = request.META.get("REMOTE_ADDR") or None
@@ -115,7 +116,9 @@ def record(request, identity_provider, token, path, response):
     if response.status >= 400:
         detail = json.dumps(body)[:2000]
     else:
-        detail = f"id {body['id']}" if isinstance(body.get("id"), str) else ""
+        detail = "; ".join(
+            ([f"id {body['id']}"] if isinstance(body.get("id"), str) else []) + changes
+        )
     ScimEvent.objects.create(
         identity_provider=identity_provider,
         token=token,

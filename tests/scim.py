@@ -1,0 +1,60 @@
+"""SCIM requests in tests: the resources Okta and Entra ID send, and a client for them."""
+
+import json
+
+SCIM_JSON = "application/scim+json"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def scim_user(user_name, **attributes):
+    return {"schemas": [USER_SCHEMA], "userName": user_name, "active": True, **attributes}
+
+
+def scim_group(display_name, *member_ids):
+    members = [{"value": member_id} for member_id in member_ids]
+    return {"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members}
+
+
+def patch(*operations):
+    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
+
+
+class ScimClientMixin:
+    """A test case's SCIM client: requests to an IdP's service with its token (``token_a``
+    unless told), and the resources they make."""
+
+    def scim(self, method, path, body=None, slug="idp-a", token=None):
+        token = self.token_a if token is None else token
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        response = self.client.generic(
+            method,
+            f"/scim/{slug}/v2{path}",
+            json.dumps(body) if body is not None else "",
+            content_type=SCIM_JSON,
+            **headers,
+        )
+        response.json = json.loads(response.content) if response.content else None
+        return response
+
+    def assertScimError(self, response, status):
+        self.assertEqual(response.status_code, status, response.content)
+        self.assertEqual(response["Content-Type"], SCIM_JSON)
+        self.assertEqual(response.json["status"], str(status))
+        self.assertIn("urn:ietf:params:scim:api:messages:2.0:Error", response.json["schemas"])
+
+    def create_user(self, user_name="alice@example.com", slug="idp-a", token=None, **attributes):
+        response = self.scim("POST", "/Users", scim_user(user_name, **attributes), slug, token)
+        self.assertEqual(response.status_code, 201, response.content)
+        return response.json
+
+    def total(self, scim_filter, resource="/Users"):
+        """How many resources a filter finds."""
+        return self.scim("GET", f"{resource}?filter={scim_filter}").json["totalResults"]
+
+    def create_group(self, display_name, *member_ids):
+        """The new group's path."""
+        response = self.scim("POST", "/Groups", scim_group(display_name, *member_ids))
+        self.assertEqual(response.status_code, 201, response.content)
+        return f"/Groups/{response.json['id']}"
