@@ -1,6 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.cache import never_cache
 
 from . import metadata
 from .config import sp_urls
@@ -16,6 +23,7 @@ from .models import (
     ScimEvent,
     ScimToken,
 )
+from .scim import setup, tokens
 
 
 class EmailDomainInline(admin.TabularInline):
@@ -51,19 +59,42 @@ class MetadataChangeInline(admin.TabularInline):
         return False
 
 
+class ScimTokenForm(forms.ModelForm):
+    revoke = forms.BooleanField(required=False, help_text="refused from the next request on")
+
+    class Meta:
+        model = ScimToken
+        fields = []
+
+    def save(self, commit=True):
+        if self.cleaned_data.get("revoke") and self.instance.revoked_at is None:
+            self.instance.revoked_at = timezone.now()
+        return super().save(commit)
+
+
 class ScimTokenInline(admin.TabularInline):
     model = ScimToken
-    fields = ["hint", "label", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+    form = ScimTokenForm
+    fields = ["hint", "label", "created_at", "last_used_at", "revoked_at", "revoke"]
+    readonly_fields = ["hint", "label", "created_at", "last_used_at", "revoked_at"]
     extra = 0
     can_delete = False
     verbose_name_plural = (
-        "SCIM tokens (made and revoked with manage.py saml_idps scim-token SLUG; only a hash "
-        "is kept)"
+        "SCIM tokens (only a hash is kept; make one with the button above or manage.py "
+        "saml_idps scim-token SLUG; several may be live while the IdP moves to a new one)"
     )
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    # A token is part of its IdP: whoever may see or change the IdP may see or revoke its tokens.
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("saml_idps.view_identityprovider") or (
+            self.has_change_permission(request, obj)
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("saml_idps.change_identityprovider")
 
 
 def shortened(value, length=32):
@@ -164,8 +195,47 @@ class IdentityProviderAdmin(AdminStyles, admin.ModelAdmin):
         identity_provider = self.get_object(request, object_id)
         if identity_provider is not None:
             urls = sp_urls(identity_provider, request)
-            extra_context = {**(extra_context or {}), "sp_urls": urls}
+            extra_context = {
+                **(extra_context or {}),
+                "sp_urls": urls,
+                "scim_consoles": setup.consoles(identity_provider, urls),
+            }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        scim_token = path(
+            "<path:object_id>/scim-token/",
+            self.admin_site.admin_view(self.scim_token_view),
+            name="saml_idps_identityprovider_scim_token",
+        )
+        return [scim_token, *super().get_urls()]
+
+    @method_decorator(never_cache)
+    def scim_token_view(self, request, object_id):
+        """Make a SCIM token for the IdP (POST, by whoever may change it) and show it, once."""
+        identity_provider = self.get_object(request, object_id)
+        if identity_provider is None:
+            raise Http404("No such identity provider.")
+        if not self.has_change_permission(request, identity_provider):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        secret = tokens.issue(identity_provider, f"made in the admin by {request.user}")
+        self.log_change(request, identity_provider, f"Made SCIM token {secret[:8]}…")
+        return TemplateResponse(
+            request,
+            "admin/saml_idps/identityprovider/scim_token.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": identity_provider,
+                "title": f"SCIM token for {identity_provider}",
+                "token": secret,
+                "scim_consoles": setup.consoles(
+                    identity_provider, sp_urls(identity_provider, request)
+                ),
+            },
+        )
 
     @admin.display(description="metadata")
     def metadata_status(self, identity_provider):

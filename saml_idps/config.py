@@ -50,6 +50,7 @@ class SpUrls:
     metadata: str
     single_logout: str
     login: str
+    scim: str
     acs_is_default: bool = True
 
     @property
@@ -92,6 +93,7 @@ def urls_under(base, slug, urlconf, script_prefix, sp_entity_id="", acs_url=""):
         metadata=metadata_url,
         single_logout=absolute("saml_idps:sls"),
         login=absolute("saml_idps:login"),
+        scim=absolute("saml_idps:scim"),
         acs_is_default=not acs_url,
     )
 

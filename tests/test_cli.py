@@ -114,6 +114,12 @@ class ManageTests(TestCase):
         ]:
             self.assertIn(line + "\n", output)
 
+    def test_show_prints_what_to_enter_in_the_idp_for_provisioning(self):
+        output = run("show", "okta", "--base-url", "https://sso.example.com/")
+        self.assertIn("provisioning (SCIM) off;", output)
+        self.assertIn("    SCIM connector base URL: https://sso.example.com/scim/okta/v2\n", output)
+        self.assertIn("    Tenant URL: https://sso.example.com/scim/okta/v2\n", output)
+
     def test_disable_and_enable(self):
         run("disable", "okta")
         self.assertFalse(IdentityProvider.objects.get().enabled)

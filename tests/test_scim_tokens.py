@@ -1,8 +1,11 @@
 """SCIM bearer tokens: one IdP's token opens that IdP's service only, is kept as a hash, and
 can be rotated and revoked; the CLI makes and revokes them."""
 
+import re
 from io import StringIO
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.test import TestCase
 from django.utils import timezone
@@ -10,7 +13,7 @@ from django.utils import timezone
 from saml_idps.models import ScimToken
 from saml_idps.scim import tokens
 
-from .fixtures import register, shared_idp
+from .fixtures import admin_change_data, register, shared_idp
 
 
 class ScimTokenTestCase(TestCase):
@@ -114,3 +117,66 @@ class ScimTokenCommandTests(ScimTokenTestCase):
         with self.assertRaisesMessage(CommandError, "no live SCIM token"):
             self.saml_idps("scim-token", "idp-a", f"--revoke={secret[:8]}")
         self.assertIsNotNone(self.token_for(self.row_b, f"Bearer {secret}"))
+
+
+class AdminTokenTests(ScimTokenTestCase):
+    """The Provisioning (SCIM) section of an IdP's admin change page."""
+
+    def setUp(self):
+        super().setUp()
+        self.change_url = f"/admin/saml_idps/identityprovider/{self.row_a.pk}/change/"
+        self.token_url = f"/admin/saml_idps/identityprovider/{self.row_a.pk}/scim-token/"
+        self.staff = get_user_model().objects.create_user("staff", is_staff=True)
+
+    def sign_in_allowed(self, *codenames):
+        self.staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+        self.client.force_login(self.staff)
+
+    def test_the_change_page_shows_what_to_paste_into_okta_and_entra_id(self):
+        self.sign_in_allowed("view_identityprovider", "change_identityprovider")
+        page = self.client.get(self.change_url)
+        for text in [
+            "SCIM connector base URL",
+            "http://testserver/scim/idp-a/v2",
+            "Unique identifier field for users",
+            "<code>userName</code>",
+            "HTTP Header",
+            "Tenant URL",
+            "Make a SCIM token",
+        ]:
+            self.assertContains(page, text)
+
+    def test_the_button_shows_a_new_working_token_once(self):
+        self.sign_in_allowed("view_identityprovider", "change_identityprovider")
+        page = self.client.post(self.token_url)
+        secret = re.search(r'<code id="scim-token">([^<]+)</code>', page.content.decode())[1]
+        self.assertIn("no-store", page["Cache-Control"])
+        self.assertEqual(self.token_for(self.row_a, f"Bearer {secret}").label[-5:], "staff")
+        self.assertNotContains(self.client.get(self.change_url), secret)
+
+    def test_a_token_is_made_only_by_a_post(self):
+        self.sign_in_allowed("view_identityprovider", "change_identityprovider")
+        self.assertEqual(self.client.get(self.token_url).status_code, 405)
+        self.assertFalse(ScimToken.objects.exists())
+
+    def test_view_only_staff_can_make_no_token(self):
+        self.sign_in_allowed("view_identityprovider")
+        self.assertNotContains(self.client.get(self.change_url), "Make a SCIM token</button>")
+        self.assertEqual(self.client.post(self.token_url).status_code, 403)
+        self.assertFalse(ScimToken.objects.exists())
+
+    def test_a_token_is_revoked_from_the_change_page(self):
+        self.sign_in_allowed("view_identityprovider", "change_identityprovider")
+        secret = tokens.issue(self.row_a)
+        data = admin_change_data(self.row_a)
+        data.update(
+            {
+                "scim_tokens-TOTAL_FORMS": "1",
+                "scim_tokens-INITIAL_FORMS": "1",
+                "scim_tokens-0-id": str(ScimToken.objects.get().pk),
+                "scim_tokens-0-identity_provider": str(self.row_a.pk),
+                "scim_tokens-0-revoke": "on",
+            }
+        )
+        self.assertEqual(self.client.post(self.change_url, data).status_code, 302)
+        self.assertIsNone(self.token_for(self.row_a, f"Bearer {secret}"))

@@ -9,7 +9,7 @@ from saml_idps.conf import app_setting
 from saml_idps.config import urls_for
 from saml_idps.forms import IdentityProviderForm, errors_as_text
 from saml_idps.models import IdentityProvider
-from saml_idps.scim import tokens
+from saml_idps.scim import setup, tokens
 
 
 class Command(BaseCommand):
@@ -118,6 +118,12 @@ class Command(BaseCommand):
             ("login", urls.login),
         ]:
             self.stdout.write(f"  {label}: {url}")
+        state = "on" if idp.scim_enabled else "off"
+        self.stdout.write(f"provisioning (SCIM) {state}; what to enter in the IdP:")
+        for product, where, fields in setup.consoles(idp, urls):
+            self.stdout.write(f"  {product} ({where}):")
+            for field, value in fields:
+                self.stdout.write(f"    {field}: {value}")
         self.stdout.write("signing certificates:")
         for certificate in idp.signing_certificates:
             self.stdout.write(
