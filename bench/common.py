@@ -133,15 +133,34 @@ def signed_in_as(idp, slug, user, **signing):
     )
 
 
-def load(server, requests, concurrency=4):
-    """Send ``requests`` ((method, path, form) tuples) to ``server`` from ``concurrency``
-    threads. Returns (requests/s, median ms, p99 ms, status counts, server CPU ms per request):
-    the last says what a request costs however busy the machine is."""
+def load(server, requests, concurrency=4, headers=None):
+    """Send ``requests`` to ``server`` from ``concurrency`` threads, each with ``headers``. A
+    request is a (method, path, form) tuple, or a function of ``send(method, path, body=None,
+    headers=None)`` -> (status, content) that makes several (one cycle, timed as one). Returns
+    (requests or cycles/s, median ms, p99 ms, status counts, server CPU ms per request or
+    cycle): the last says what one costs however busy the machine is."""
     address = urlsplit(server.url)
     # Encoded before the clock starts: the load generator shares the server's two cores.
-    pending = iter([(method, path, encoded(form)) for method, path, form in requests])
+    pending = iter(
+        [
+            request if callable(request) else (request[0], request[1], encoded(request[2]))
+            for request in requests
+        ]
+    )
     lock = threading.Lock()
     latencies, statuses = [], {}
+
+    def send(method, path, body=None, request_headers=None):
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+        connection.request(
+            method, path, body=body, headers={**(headers or {}), **(request_headers or {})}
+        )
+        response = connection.getresponse()
+        content = response.read()
+        connection.close()
+        with lock:
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+        return response.status, content
 
     def worker():
         while True:
@@ -149,17 +168,15 @@ def load(server, requests, concurrency=4):
                 request = next(pending, None)
             if request is None:
                 return
-            method, path, (body, headers) = request
-            connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
             started = time.perf_counter()
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
+            if callable(request):
+                request(send)
+            else:
+                method, path, (body, request_headers) = request
+                send(method, path, body, request_headers)
             elapsed = (time.perf_counter() - started) * 1000
-            connection.close()
             with lock:
                 latencies.append(elapsed)
-                statuses[response.status] = statuses.get(response.status, 0) + 1
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     cpu_before = cpu_seconds(server)

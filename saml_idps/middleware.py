@@ -2,7 +2,7 @@ from django.contrib.auth import SESSION_KEY
 from djangosaml2.middleware import SamlSessionMiddleware as BaseSamlSessionMiddleware
 
 from .models import IdentityLink
-from .sessions import SESSION_IDP_SLUG
+from .sessions import SESSION_IDP_SLUG, SESSION_LINK
 
 
 class SamlSessionMiddleware(BaseSamlSessionMiddleware):
@@ -15,7 +15,7 @@ class SamlSessionMiddleware(BaseSamlSessionMiddleware):
     development. Browsers treat http://127.0.0.1 and http://localhost as secure contexts and keep
     Secure cookies there, so marking it Secure always works locally and in production alike.
 
-    A session signed in through an IdP lasts only while the account has a live link to that IdP:
+    A session signed in through an IdP lasts only while the link it signed in through is live:
     once the IdP deactivates the user over SCIM (or an admin removes the link), the session ends
     at its next request, on whichever instance serves it, because the link is read from the
     database. A deactivated account's sessions end anyway: Django signs in only active users.
@@ -24,10 +24,9 @@ class SamlSessionMiddleware(BaseSamlSessionMiddleware):
     def process_request(self, request):
         super().process_request(request)
         session = request.session
-        slug = session.get(SESSION_IDP_SLUG)
-        if slug is not None and not (
+        if SESSION_IDP_SLUG in session and not (
             IdentityLink.objects.filter(
-                identity_provider__slug=slug,
+                pk=session.get(SESSION_LINK),
                 user_id=session.get(SESSION_KEY),
                 deactivated_at__isnull=True,
             ).exists()

@@ -1,5 +1,6 @@
-"""What a sign-in keeps in the browser's two sessions: Django's (through which IdP, with which
-attributes) and djangosaml2's SAML session (the AuthnRequests sent, the subject signed in)."""
+"""What a sign-in keeps in the browser's two sessions: Django's (through which IdP and link,
+with which attributes) and djangosaml2's SAML session (the AuthnRequests sent, the subject
+signed in)."""
 
 from djangosaml2 import views as djangosaml2_views
 
@@ -7,6 +8,8 @@ from djangosaml2 import views as djangosaml2_views
 # of that assertion (for the user page).
 SESSION_IDP_SLUG = "saml_idps_slug"
 SESSION_ATTRIBUTES = "saml_idps_attributes"
+# In Django's session: the pk of the IdentityLink the user signed in through.
+SESSION_LINK = "saml_idps_link"
 # In the SAML session: the AuthnRequest IDs this browser sent, each with the slug of its IdP.
 SESSION_PENDING_REQUESTS = "saml_idps_pending"
 

@@ -18,13 +18,14 @@ from . import audit, logout_checks, replay, response_checks
 from .conf import app_setting
 from .config import offers_single_logout, sp_config, sp_urls
 from .forms import DiscoveryForm
-from .models import IdentityProvider, LoginAttempt
-from .normalize import normalize_email
+from .models import IdentityLink, IdentityProvider, LoginAttempt
+from .normalize import normalize_email, normalize_name_id
 from .policy import identity_policy
 from .refusals import LoginRefused
 from .sessions import (
     SESSION_ATTRIBUTES,
     SESSION_IDP_SLUG,
+    SESSION_LINK,
     SESSION_PENDING_REQUESTS,
     remember_subject,
     subject_signed_in,
@@ -176,6 +177,16 @@ class AssertionConsumerServiceView(
         self.request.saml_session.cycle_key()
         self.request.session[SESSION_IDP_SLUG] = self.identity_provider.slug
         self.request.session[SESSION_ATTRIBUTES] = session_info["ava"]
+        # The link this sign-in came through: the session lasts while it is live (middleware).
+        self.request.session[SESSION_LINK] = (
+            IdentityLink.objects.filter(
+                identity_provider=self.identity_provider,
+                name_id=normalize_name_id(session_info["name_id"].text or ""),
+                user=user,
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
 
 
 class MetadataView(IdentityProviderMixin, djangosaml2_views.MetadataView):

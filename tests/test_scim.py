@@ -178,7 +178,7 @@ class UserTests(ScimTestCase):
                 (
                     f"DELETE /Users/{alice['id']}",
                     204,
-                    "alice@example.com: deactivated; alice@example.com: link removed",
+                    "alice@example.com: deactivated",
                 ),
             ],
         )

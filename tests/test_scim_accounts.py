@@ -343,6 +343,38 @@ class DeactivationTests(ScimAccountTestCase):
         self.client.get("/")
         self.assertIn("_auth_user_id", self.client.session)
 
+    def test_a_put_leaving_active_out_does_not_reactivate(self):
+        alice = self.create_user("alice@example.com")
+        self.set_active(alice, False)
+        self.scim(
+            "PUT",
+            f"/Users/{alice['id']}",
+            {"schemas": [USER_SCHEMA], "userName": "alice@example.com"},
+        )
+        self.assertRefused(self.sign_in_a(), "deactivated")
+
+    def test_a_session_ends_when_its_own_link_is_cut_whatever_other_links_there_are(self):
+        alice = self.create_user("alice@example.com")
+        IdentityLink.objects.create(
+            identity_provider=self.row_a, name_id="alice.alias", user=self.account(alice)
+        )
+        self.assertSignedIn(self.sign_in_a())
+        self.set_active(alice, False)
+        self.assertSessionEnded()
+
+    def test_a_deactivated_member_loses_what_the_idps_groups_granted_until_reactivated(self):
+        GroupMapping.objects.create(identity_provider=self.row_a, value="Admins", grants_staff=True)
+        alice = self.create_user("alice@example.com")
+        self.create_group("Admins", alice["id"])
+        self.set_active(alice, False)
+        self.assertEqual(
+            (self.account(alice).is_active, self.account(alice).is_staff), (False, False)
+        )
+        self.set_active(alice, True)
+        self.assertEqual(
+            (self.account(alice).is_active, self.account(alice).is_staff), (True, True)
+        )
+
     def test_reactivation_leaves_an_account_an_admin_deactivated(self):
         alice = self.create_user("alice@example.com")
         User.objects.filter(pk=self.account(alice).pk).update(is_active=False)
@@ -352,14 +384,21 @@ class DeactivationTests(ScimAccountTestCase):
 
 
 class DeletionTests(ScimAccountTestCase):
-    def test_a_deleted_user_loses_its_link_and_its_account_is_deactivated_not_deleted(self):
+    def test_a_deleted_users_account_is_cut_and_deactivated_not_deleted(self):
         alice = self.create_user("alice@example.com")
         account = self.account(alice)
         self.assertSignedIn(self.sign_in_a())
         self.scim("DELETE", f"/Users/{alice['id']}")
         self.assertSessionEnded()
-        self.assertFalse(account.saml_identities.exists())
         self.assertFalse(User.objects.get(pk=account.pk).is_active)
+        self.assertRefused(self.sign_in_a(), "deactivated")
+
+    def test_a_user_provisioned_again_gets_its_account_back(self):
+        alice = self.create_user("alice@example.com")
+        account = self.account(alice)
+        self.scim("DELETE", f"/Users/{alice['id']}")
+        self.assertEqual(self.account(self.create_user("alice@example.com")), account)
+        self.assertSignedIn(self.sign_in_a(), account)
 
     def test_a_deleted_superuser_keeps_its_account_active(self):
         alice = self.create_user("alice@example.com")
@@ -367,9 +406,35 @@ class DeletionTests(ScimAccountTestCase):
         pk = self.account(alice).pk
         self.scim("DELETE", f"/Users/{alice['id']}")
         self.assertTrue(User.objects.get(pk=pk).is_active)
-        self.assertFalse(IdentityLink.objects.filter(user_id=pk).exists())
+        self.assertFalse(IdentityLink.objects.filter(user_id=pk, deactivated_at=None).exists())
+
+    def test_a_deleted_user_loses_what_the_idps_groups_granted(self):
+        GroupMapping.objects.create(identity_provider=self.row_a, value="Admins", grants_staff=True)
+        alice = self.create_user("alice@example.com")
+        account = self.account(alice)
+        account.set_password("her-own-password")
+        account.save()
+        self.create_group("Admins", alice["id"])
+        self.scim("DELETE", f"/Users/{alice['id']}")
+        account.refresh_from_db()
+        self.assertEqual((account.is_active, account.is_staff), (True, False))
 
     def test_an_admin_removing_the_link_ends_the_session_too(self):
         self.assertSignedIn(self.sign_in_a())
         IdentityLink.objects.all().delete()
         self.assertSessionEnded()
+
+
+class MovedLinkTests(ScimAccountTestCase):
+    def test_a_link_an_admin_moved_to_another_idp_is_out_of_reach(self):
+        alice = self.create_user("alice@example.com")
+        moved = IdentityLink.objects.get()
+        IdentityLink.objects.filter(pk=moved.pk).update(identity_provider=self.row_b)
+        self.scim(
+            "PATCH",
+            f"/Users/{alice['id']}",
+            patch({"op": "replace", "value": {"userName": "ceo@example.com", "active": False}}),
+        )
+        moved.refresh_from_db()
+        self.assertEqual((moved.name_id, moved.deactivated_at), ("alice@example.com", None))
+        self.assertNotEqual(self.account(alice), moved.user)

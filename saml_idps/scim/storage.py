@@ -70,7 +70,9 @@ class IdentityProviderStorage(ScimStorage):
         written (two PATCHes of one group must not each add a member to the same old list)."""
         rows = self.rows(resource_type.name)
         if for_update:
-            rows = rows.select_for_update().select_related("link__user")
+            # Only the resource's row is locked: PostgreSQL cannot lock the nullable side of the
+            # outer join to its link, and the account is locked where it is changed.
+            rows = rows.select_for_update(of=("self",)).select_related("link__user")
         try:
             row = rows.get(scim_id=resource_id)
         except ScimResource.DoesNotExist:
@@ -143,20 +145,22 @@ class IdentityProviderStorage(ScimStorage):
         return stored
 
     def delete(self, resource_type, resource_id, *, expected_version=None):
+        if resource_type.name == ScimResource.ResourceType.USER:
+            # Its groups first (locked before users, as every group change locks them), so that
+            # it loses what they granted while it is still there to be found.
+            self.remove_member(resource_id)
         row = self.row(resource_type, resource_id, expected_version, for_update=True)
         if resource_type.name == ScimResource.ResourceType.USER:
             self.provisioning.user_deleted(row)
         row.delete()
-        if resource_type.name == ScimResource.ResourceType.USER:
-            self.remove_member(resource_id)
-        else:
+        if resource_type.name == ScimResource.ResourceType.GROUP:
             self.provisioning.groups_changed(members(row.data))
 
     def remove_member(self, user_id):
         """A deleted user leaves every group of this IdP (else the groups would name a user
         that is not there, and refuse their next change)."""
         group_type = RESOURCE_TYPES[ScimResource.ResourceType.GROUP]
-        for row in self.rows(ScimResource.ResourceType.GROUP).select_for_update():
+        for row in self.rows(ScimResource.ResourceType.GROUP).order_by("pk").select_for_update():
             group = self.load(group_type, row)
             if any(member.value == user_id for member in group.members or []):
                 group.members = [m for m in group.members if m.value != user_id] or None
