@@ -12,6 +12,39 @@ def scim_user(user_name, **attributes):
     return {"schemas": [USER_SCHEMA], "userName": user_name, "active": True, **attributes}
 
 
+def okta_user(user_name, **attributes):
+    """A user as Okta creates it (its SCIM 2.0 guide: POST /Users), with the password Okta
+    sends whether or not the app wants one."""
+    return {
+        "schemas": [USER_SCHEMA],
+        "userName": user_name,
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"primary": True, "value": user_name, "type": "work"}],
+        "displayName": "Test User",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq",
+        "active": True,
+        **attributes,
+    }
+
+
+def entra_user(user_name, **attributes):
+    """A user as Microsoft Entra ID creates it (its SCIM guide: POST /Users)."""
+    return {
+        "schemas": [USER_SCHEMA, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        "userName": user_name,
+        "active": True,
+        "emails": [{"primary": True, "type": "work", "value": user_name}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "Test User", "familyName": "User", "givenName": "Test"},
+        "roles": [],
+        **attributes,
+    }
+
+
 def scim_group(display_name, *member_ids):
     members = [{"value": member_id} for member_id in member_ids]
     return {"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members}

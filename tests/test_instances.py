@@ -1,16 +1,22 @@
 """Two instances behind one public URL: separate gunicorn processes sharing PostgreSQL and Redis,
 as two hosts behind a load balancer. Whatever one instance learns, the other must act on."""
 
+import json
 import re
 
 import redis
 import requests
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import TransactionTestCase, tag
 
+from saml_idps.models import GroupMapping
+from saml_idps.scim import tokens
+
 from .fixtures import admin_change_data, register, shared_idp
 from .idp import TestIdentityProvider
+from .scim import GROUP_SCHEMA, entra_user, okta_user, patch
 from .services import (
     POSTGRESQL_ONLY,
     AppServer,
@@ -156,3 +162,75 @@ class TwoInstancesTests(TransactionTestCase):
         )
         self.assertEqual(signed_in.status_code, 302, signed_in.text[:300])
         return browser
+
+    def scim(self, server, method, path, body=None):
+        response = requests.request(
+            method,
+            f"{server.url}/scim/idp-a/v2{path}",
+            data=json.dumps(body) if body is not None else None,
+            headers={
+                "Authorization": f"Bearer {self.scim_token}",
+                "Content-Type": "application/scim+json",
+            },
+            timeout=30,
+        )
+        self.assertLess(response.status_code, 300, response.text[:500])
+        return response.json() if response.content else None
+
+    def enable_provisioning(self):
+        self.row.scim_enabled = True
+        self.row.save()
+        self.scim_token = tokens.issue(self.row)
+
+    def sign_in_on(self, server, browser=None):
+        browser = browser or Browser()
+        saml_response = self.idp.response(ACS_URL, SP_ENTITY_ID)
+        return browser, browser.post(server, "/saml/idp-a/acs/", {"SAMLResponse": saml_response})
+
+    def assertSignedOut(self, browser, server):
+        page = browser.get(server, "/user/")
+        self.assertEqual(page.status_code, 302, page.text[:300])
+
+    def test_okta_provisions_and_deactivates_on_one_instance_and_the_other_acts_on_it(self):
+        self.enable_provisioning()
+        lookup = self.scim(self.a, "GET", '/Users?filter=userName eq "alice@example.com"')
+        self.assertEqual(lookup["totalResults"], 0)
+        alice = self.scim(self.a, "POST", "/Users", okta_user("alice@example.com"))
+        browser, landed = self.sign_in_on(self.b)
+        self.assertEqual(landed.status_code, 302, landed.text[:300])
+        self.assertEqual(self.signed_in_email(browser, self.a), "alice@example.com")
+        self.assertEqual(get_user_model().objects.count(), 1)
+
+        deactivate = patch({"op": "replace", "value": {"active": False}})
+        self.scim(self.b, "PATCH", f"/Users/{alice['id']}", deactivate)
+        self.assertSignedOut(browser, self.a)
+        self.assertRefused(self.sign_in_on(self.a)[1], "deactivated")
+
+        reactivate = patch({"op": "replace", "value": {"active": True}})
+        self.scim(self.a, "PATCH", f"/Users/{alice['id']}", reactivate)
+        browser, landed = self.sign_in_on(self.b)
+        self.assertEqual(self.signed_in_email(browser, self.b), "alice@example.com")
+        self.assertEqual(get_user_model().objects.count(), 1)
+
+    def test_entra_ids_group_push_and_deactivation_reach_the_other_instance(self):
+        self.enable_provisioning()
+        engineering = Group.objects.create(name="engineering")
+        GroupMapping.objects.create(
+            identity_provider=self.row, value="Engineering", group=engineering
+        )
+        alice = self.scim(self.b, "POST", "/Users", entra_user("alice@example.com"))
+        group = self.scim(
+            self.a, "POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Engineering"}
+        )
+        add = patch({"op": "Add", "path": "members", "value": [{"value": alice["id"]}]})
+        self.scim(self.b, "PATCH", f"/Groups/{group['id']}", add)
+        browser, landed = self.sign_in_on(self.a)
+        self.assertEqual(landed.status_code, 302, landed.text[:300])
+        account = get_user_model().objects.get()
+        self.assertEqual(list(account.groups.all()), [engineering])
+
+        deactivate = patch({"op": "Replace", "path": "active", "value": "False"})
+        self.scim(self.a, "PATCH", f"/Users/{alice['id']}", deactivate)
+        self.assertSignedOut(browser, self.b)
+        self.assertRefused(self.sign_in_on(self.b)[1], "deactivated")
+        self.assertEqual(list(account.groups.all()), [])
