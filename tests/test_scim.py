@@ -15,7 +15,17 @@ from saml_idps.scim import tokens
 from saml_idps.scim.storage import RESOURCE_TYPES, IdentityProviderStorage
 
 from .fixtures import register, shared_idp
-from .scim import SCIM_JSON, USER_SCHEMA, ScimClientMixin, patch, scim_group, scim_user
+from .scim import (
+    GROUP_SCHEMA,
+    SCIM_JSON,
+    USER_SCHEMA,
+    ScimClientMixin,
+    entra_user,
+    okta_user,
+    patch,
+    scim_group,
+    scim_user,
+)
 
 
 class ScimTestCase(ScimClientMixin, TestCase):
@@ -227,6 +237,11 @@ class OktaSequenceTests(ScimTestCase):
             (found["totalResults"], found["Resources"][0]["name"]["familyName"]), (1, "Doe")
         )
 
+    def test_its_documented_user_is_created_without_keeping_the_password(self):
+        created = self.scim("POST", "/Users", okta_user("alice@example.com"))
+        self.assertEqual(created.status_code, 201, created.content)
+        self.assertNotIn("password", ScimResource.objects.get().data)
+
     def test_it_deactivates_and_reactivates_with_patch(self):
         alice = self.create_user("alice@example.com")
         for active in (False, True):
@@ -271,6 +286,23 @@ class EntraSequenceTests(ScimTestCase):
             patch({"op": "Remove", "path": "members", "value": [{"value": alice["id"]}]}),
         )
         self.assertFalse(self.scim("GET", path).json.get("members"))
+
+    def test_it_sets_a_manager_by_its_bare_id(self):
+        alice = self.create_user("alice@contoso.com")
+        manager = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
+        response = self.scim(
+            "PATCH",
+            f"/Users/{alice['id']}",
+            patch({"op": "Add", "path": manager, "value": "2819c223-7f76-453a-919d-413861904646"}),
+        )
+        self.assertEqual(response.status_code, 200, response.content)
+        enterprise = response.json["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+        self.assertEqual(enterprise["manager"]["value"], "2819c223-7f76-453a-919d-413861904646")
+
+    def test_its_documented_user_is_created(self):
+        self.assertEqual(
+            self.scim("POST", "/Users", entra_user("alice@contoso.com")).status_code, 201
+        )
 
     def test_it_finds_users_by_external_id(self):
         self.create_user("alice@contoso.com", externalId="a1b2")
@@ -317,6 +349,51 @@ class BadInputTests(ScimTestCase):
         response = self.scim("GET", '/Users?filter=userName eq "a" and (')
         self.assertScimError(response, 400)
         self.assertEqual(response.json["scimType"], "invalidFilter")
+
+    def assertRefusedAs(self, response, status, scim_type):
+        self.assertScimError(response, status)
+        self.assertEqual(response.json["scimType"], scim_type)
+
+    def test_a_body_without_schemas_is_refused(self):
+        response = self.scim("POST", "/Users", {"userName": "alice@example.com"})
+        self.assertRefusedAs(response, 400, "invalidSyntax")
+        self.assertNothingStored()
+
+    def test_a_body_with_the_wrong_schemas_is_refused(self):
+        body = scim_user("alice@example.com") | {"schemas": [GROUP_SCHEMA]}
+        self.assertRefusedAs(self.scim("POST", "/Users", body), 400, "invalidSyntax")
+        self.assertNothingStored()
+
+    def test_an_unknown_attribute_is_refused_not_dropped(self):
+        body = scim_user("alice@example.com", costCentre="42")
+        self.assertRefusedAs(self.scim("POST", "/Users", body), 400, "invalidSyntax")
+        self.assertNothingStored()
+
+    def test_a_value_of_the_wrong_type_is_refused(self):
+        body = scim_user("alice@example.com", active="perhaps")
+        self.assertRefusedAs(self.scim("POST", "/Users", body), 400, "invalidValue")
+        self.assertNothingStored()
+
+    @override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+    def test_an_oversized_body_is_refused(self):
+        body = scim_user("alice@example.com", displayName="A" * 2000)
+        self.assertScimError(self.scim("POST", "/Users", body), 413)
+        self.assertNothingStored()
+
+    def test_a_patch_with_a_path_that_does_not_exist_changes_nothing(self):
+        alice = self.create_user("alice@example.com", name={"givenName": "Alice"})
+        response = self.scim(
+            "PATCH",
+            f"/Users/{alice['id']}",
+            patch(
+                {"op": "replace", "path": "name.givenName", "value": "Mallory"},
+                {"op": "replace", "path": "nonexistent", "value": "x"},
+            ),
+        )
+        self.assertRefusedAs(response, 400, "invalidPath")
+        stored = self.scim("GET", f"/Users/{alice['id']}").json
+        self.assertEqual(stored["name"]["givenName"], "Alice")
+        self.assertEqual(ScimResource.objects.get().version, 1)
 
     def test_a_chosen_id_is_not_taken(self):
         created = self.create_user("alice@example.com", id="0" * 32)
