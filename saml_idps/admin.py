@@ -1,15 +1,20 @@
+import functools
+import json
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
 
-from . import metadata
+from . import metadata, test_sign_in
 from .config import sp_urls
 from .forms import IdentityProviderForm
 from .models import (
@@ -95,6 +100,18 @@ class ScimTokenInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return request.user.has_perm("saml_idps.change_identityprovider")
+
+
+def signed_in(view):
+    """``view``, for signed-in users; others go to the admin's login page."""
+
+    @functools.wraps(view)
+    def for_signed_in_users(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        return view(request, *args, **kwargs)
+
+    return for_signed_in_users
 
 
 def shortened(value, length=32):
@@ -203,21 +220,80 @@ class IdentityProviderAdmin(AdminStyles, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
-        scim_token = path(
-            "<path:object_id>/scim-token/",
-            self.admin_site.admin_view(self.scim_token_view),
-            name="saml_idps_identityprovider_scim_token",
-        )
-        return [scim_token, *super().get_urls()]
+        def named(route, view, name):
+            # Not admin_view: signed-in users who are not staff get 403 here, not a login page.
+            return path(
+                route,
+                csrf_protect(never_cache(signed_in(view))),
+                name=f"saml_idps_identityprovider_{name}",
+            )
 
-    @method_decorator(never_cache)
-    def scim_token_view(self, request, object_id):
-        """Make a SCIM token for the IdP (POST, by whoever may change it) and show it, once."""
+        return [
+            named("<path:object_id>/scim-token/", self.scim_token_view, "scim_token"),
+            named("<path:object_id>/test-sign-in/", self.test_sign_in_view, "test_sign_in"),
+            named("<path:object_id>/enable/", self.enable_view, "enable"),
+            named(
+                "<path:object_id>/test-report/<uuid:test_id>/",
+                self.test_report_view,
+                "test_report",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changeable(self, request, object_id):
+        """The IdP of the URL, if the admin may change it (else 404 or 403)."""
         identity_provider = self.get_object(request, object_id)
         if identity_provider is None:
             raise Http404("No such identity provider.")
-        if not self.has_change_permission(request, identity_provider):
+        if not (
+            self.admin_site.has_permission(request)
+            and self.has_change_permission(request, identity_provider)
+        ):
             raise PermissionDenied
+        return identity_provider
+
+    def test_sign_in_view(self, request, object_id):
+        """Start a test sign-in through the IdP (POST): off to the IdP, asked to authenticate
+        afresh; its answer ends on the test report."""
+        identity_provider = self.changeable(request, object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        test = test_sign_in.start(request, identity_provider)
+        login = reverse("saml_idps:login", kwargs={"slug": identity_provider.slug})
+        return redirect(f"{login}?test={test.pk}")
+
+    def enable_view(self, request, object_id):
+        """Turn sign-in through the IdP on (POST): the test report's last step."""
+        identity_provider = self.changeable(request, object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        identity_provider.enabled = True
+        identity_provider.save(update_fields=["enabled", "updated_at"])
+        self.log_change(request, identity_provider, "Enabled after a test sign-in")
+        self.message_user(request, f"{identity_provider} is enabled: people can sign in with it.")
+        return redirect("admin:saml_idps_identityprovider_change", identity_provider.pk)
+
+    def test_report_view(self, request, object_id, test_id):
+        """The report of a test, once, to the admin who started it, in the same session."""
+        identity_provider = self.changeable(request, object_id)
+        test = test_sign_in.report_to_show(request, identity_provider, test_id)
+        return TemplateResponse(
+            request,
+            "admin/saml_idps/identityprovider/test_report.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": identity_provider,
+                "title": f"Test sign-in through {identity_provider}",
+                "report": test.report,
+                "report_json": json.dumps(test.report, indent=2),
+                "has_change_permission": True,
+            },
+        )
+
+    def scim_token_view(self, request, object_id):
+        """Make a SCIM token for the IdP (POST, by whoever may change it) and show it, once."""
+        identity_provider = self.changeable(request, object_id)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         secret = tokens.issue(identity_provider, f"made in the admin by {request.user}")

@@ -8,6 +8,7 @@ admin shows next to each field; Django's own contrib.auth keeps its models in on
 
 import functools
 import re
+import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -414,6 +415,7 @@ class LoginAttempt(models.Model):
     class Outcome(models.TextChoices):
         SUCCESS = "success"
         FAILURE = "failure"
+        TEST = "test", "test (nobody signed in)"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     identity_provider = models.ForeignKey(
@@ -604,3 +606,28 @@ class ScimEvent(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.status}"
+
+
+class TestSignIn(models.Model):
+    """An admin's dry run of a sign-in through an IdP: the AuthnRequest sent, and the report of
+    what the answer would have done. Nobody is signed in, and nothing about users changes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    identity_provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="test_sign_ins"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    # The report is shown only in the session that asked for it.
+    session_key = models.CharField(max_length=40)
+    request_id = models.CharField("AuthnRequest ID", max_length=256, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    report = models.JSONField(null=True, blank=True)
+    shown_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "test sign-in"
+
+    def __str__(self):
+        return f"test of {self.identity_provider} by {self.requested_by}"

@@ -12,6 +12,8 @@ SESSION_ATTRIBUTES = "saml_idps_attributes"
 SESSION_LINK = "saml_idps_link"
 # In the SAML session: the AuthnRequest IDs this browser sent, each with the slug of its IdP.
 SESSION_PENDING_REQUESTS = "saml_idps_pending"
+# In the SAML session: the AuthnRequest IDs of admins' test sign-ins, each with its test's id.
+SESSION_TEST_REQUESTS = "saml_idps_tests"
 
 
 # djangosaml2 keeps the NameID its single logout sends with two private functions and offers no

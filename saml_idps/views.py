@@ -9,12 +9,13 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
 from djangosaml2.cache import OutstandingQueriesCache
 
-from . import audit, logout_checks, replay, response_checks
+from . import audit, logout_checks, replay, response_checks, test_sign_in
 from .conf import app_setting
 from .config import offers_single_logout, sp_config, sp_urls
 from .forms import DiscoveryForm
@@ -48,13 +49,17 @@ class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
             identity_provider = IdentityProvider.objects.get_for_request(kwargs["slug"])
         except IdentityProvider.DoesNotExist:
             raise Http404("No identity provider by that name.") from None
-        refusal = identity_policy().unavailable(identity_provider)
+        self.identity_provider = identity_provider
+        refusal = self.unavailable(request, identity_provider)
         if refusal is not None:
             if self.records_attempts:
                 audit.record_refusal(request, identity_provider, refusal)
             return refusal_page(request, identity_provider, refusal)
-        self.identity_provider = identity_provider
         return super().dispatch(request, *args, **kwargs)
+
+    def unavailable(self, request, identity_provider):
+        """Why this IdP cannot be used now (a LoginRefused), or None."""
+        return identity_policy().unavailable(identity_provider)
 
     def get_sp_config(self, request):
         """djangosaml2's per-view hook: the pysaml2 configuration of this view's IdP."""
@@ -62,6 +67,30 @@ class IdentityProviderMixin(djangosaml2_views.SPConfigMixin):
 
 
 class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
+    """SP-initiated login; with ``?test=<id>``, an admin's test sign-in (test_sign_in.py): the
+    IdP asked to authenticate afresh (ForceAuthn), even while it is disabled."""
+
+    test = None
+
+    def unavailable(self, request, identity_provider):
+        """An admin's test sign-in may try a disabled IdP."""
+        if "test" in request.GET:
+            self.test = test_sign_in.awaiting_request(
+                request, identity_provider, request.GET["test"]
+            )
+        refusal = super().unavailable(request, identity_provider)
+        if refusal is not None and refusal.code == "idp_disabled" and self.test is not None:
+            return None
+        return refusal
+
+    def should_prevent_auth(self, request):
+        return self.test is None and super().should_prevent_auth(request)
+
+    def load_sso_kwargs(self, sso_kwargs):
+        if self.test is not None:
+            sso_kwargs["force_authn"] = "true"
+            sso_kwargs["message_id"] = test_sign_in.request_id(self.test)
+
     def get(self, request, *args, **kwargs):
         sent_before = set(OutstandingQueriesCache(request.saml_session).outstanding_queries())
         response = super().get(request, *args, **kwargs)
@@ -71,6 +100,8 @@ class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
             pending = request.saml_session.get(SESSION_PENDING_REQUESTS, {})
             pending.update(dict.fromkeys(sent_now - sent_before, self.identity_provider.slug))
             request.saml_session[SESSION_PENDING_REQUESTS] = pending
+            if self.test is not None:
+                test_sign_in.sent(self.test, request.saml_session)
         return response
 
 
@@ -84,6 +115,20 @@ class AssertionConsumerServiceView(
     refusal = None
     response = None  # pysaml2's AuthnResponse, once it has accepted one
     encrypted = False
+    test = None  # the admin's test sign-in the response answers
+    disabled_unless_test = False
+
+    def unavailable(self, request, identity_provider):
+        """A disabled IdP is heard only by a browser waiting for the answer to a test of it."""
+        refusal = super().unavailable(request, identity_provider)
+        if (
+            refusal is not None
+            and refusal.code == "idp_disabled"
+            and test_sign_in.pending_in(request.saml_session, identity_provider)
+        ):
+            self.disabled_unless_test = True
+            return None
+        return refusal
 
     # One transaction: the replay record, the user, the link, the groups and the audit entry are
     # written together or not at all, with one commit.
@@ -101,6 +146,8 @@ class AssertionConsumerServiceView(
         except LoginRefused as refusal:  # from our checks, or the backend's identity policy
             self.refusal = refusal
             return self.handle_acs_failure(request)
+        except test_sign_in.ReportReady as ready:
+            return redirect(ready.url)
 
     def custom_validation(self, response):
         """Our rules on top of pysaml2's, before anyone is signed in: issuer, timing,
@@ -110,6 +157,12 @@ class AssertionConsumerServiceView(
         urls = sp_urls(identity_provider, self.request)
         acs_urls = set(urls.acs_endpoints)
         try:
+            if (response.in_response_to or "").startswith(test_sign_in.REQUEST_ID_PREFIX):
+                self.test = test_sign_in.answered(
+                    response, self.request.saml_session, identity_provider
+                )
+            elif self.disabled_unless_test:
+                raise identity_policy().unavailable(identity_provider)
             if self.encrypted:  # the raw check saw every other signature already
                 response_checks.check_decrypted_algorithms(response, identity_provider)
             response_checks.check_issuers(response, identity_provider)
@@ -134,6 +187,8 @@ class AssertionConsumerServiceView(
             identity_provider,
             response_checks.status_message(request.POST.get("SAMLResponse", "")),
         )
+        if self.test is not None:
+            return redirect(self.report(test_sign_in.refusal_verdict(refusal), {}))
         logger.warning(
             "Login through IdP %s refused: %s", identity_provider.slug, refusal.for_the_log()
         )
@@ -145,22 +200,53 @@ class AssertionConsumerServiceView(
     ):
         """djangosaml2's, with the IdP handed to the backend as an authenticate() keyword:
         djangosaml2 1.11 has no hook for more arguments. A LoginRefused of the backend's
-        identity policy passes through Django's authenticate() to post()."""
-        user = auth.authenticate(
-            request=request,
-            identity_provider=self.identity_provider,
-            session_info=session_info,
-            attribute_mapping=attribute_mapping,
-            create_unknown_user=create_unknown_user,
-            assertion_info=assertion_info,
-        )
-        if user is None:
-            raise PermissionDenied("No user could be authenticated.")
+        identity policy passes through Django's authenticate() to post(). The answer to a test
+        sign-in only finds out what it would do, and ends in its report."""
+
+        def authenticate():
+            user = auth.authenticate(
+                request=request,
+                identity_provider=self.identity_provider,
+                session_info=session_info,
+                attribute_mapping=attribute_mapping,
+                create_unknown_user=create_unknown_user,
+                assertion_info=assertion_info,
+            )
+            if user is None:
+                raise PermissionDenied("No user could be authenticated.")
+            return user
+
+        if self.test is not None:
+            verdict, groups = test_sign_in.judge(self.identity_provider, session_info, authenticate)
+            raise test_sign_in.ReportReady(self.report(verdict, groups))
+        user = authenticate()
         auth.login(request, user)
         remember_subject(request.saml_session, session_info["name_id"])
         self.post_login_hook(request, user, session_info)
         self.customize_session(user, session_info)
         return user
+
+    def report(self, verdict, groups):
+        """Keep the test's report and log the test; the address the admin reads it at."""
+        test = self.test
+        test_sign_in.keep(
+            test,
+            test_sign_in.report(
+                self.identity_provider, self.response, verdict, groups, test.requested_by
+            ),
+        )
+        audit.record(
+            self.request,
+            self.identity_provider,
+            LoginAttempt.Outcome.TEST,
+            verdict.get("reason", ""),
+            f"Test sign-in by {test.requested_by}: {verdict['sentence']}",
+            response=self.response,
+        )
+        return reverse(
+            "admin:saml_idps_identityprovider_test_report",
+            args=[self.identity_provider.pk, test.pk],
+        )
 
     def post_login_hook(self, request, user, session_info):
         audit.record(

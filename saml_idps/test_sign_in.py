@@ -1,0 +1,344 @@
+"""Test sign-in: an admin tries an IdP end to end (also while it is disabled) and sees what the
+IdP sent and what would happen, without anyone being signed in or any user changing.
+
+The admin's change page starts a TestSignIn; the login view sends the IdP an AuthnRequest with
+ForceAuthn, remembered in this browser's SAML session as a test request. The ACS runs every
+check of a real login on the answer (the replay record included), then the identity policy
+inside a savepoint that is rolled back, and keeps what it saw as the TestSignIn's report: shown
+once, to the admin who asked, in the session that asked.
+"""
+
+import contextlib
+import uuid
+from calendar import timegm
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_save
+from django.http import Http404
+from django.utils import timezone
+from saml2.time_util import str_to_time
+
+from .models import GroupMapping, IdentityLink, TestSignIn
+from .normalize import normalize_name_id
+from .refusals import LoginRefused, untrusted
+from .sessions import SESSION_TEST_REQUESTS
+
+# How long after the button an answer is taken as the test's.
+WINDOW = timedelta(minutes=15)
+# A test's AuthnRequest ID is this and the test's id: the ACS tells a test's answer from a
+# login's by it, without a query.
+REQUEST_ID_PREFIX = "id-test-"
+
+
+def request_id(test):
+    return f"{REQUEST_ID_PREFIX}{test.pk.hex}"
+
+
+# Where an admin changes what a refusal depends on: (the setting, its anchor on the change page).
+SETTINGS_TO_CHANGE = {
+    "email_domain_not_allowed": ("email domains", "email_domains-group"),
+    "provisioning_disabled": ("create users on first login", "id_create_users"),
+    "link_requires_admin": ("an identity link made by an admin", None),
+    "transient_name_id": ("the NameID format at the IdP (persistent or email)", None),
+    "issuer_mismatch": ("the IdP's metadata", "id_metadata_url"),
+}
+
+
+def may_test(user, identity_provider):
+    return user.is_active and user.is_staff and user.has_perm("saml_idps.change_identityprovider")
+
+
+def start(request, identity_provider):
+    """A new test of ``identity_provider`` by the admin of ``request``, in its session."""
+    if request.session.session_key is None:
+        request.session.save()
+    return TestSignIn.objects.create(
+        identity_provider=identity_provider,
+        requested_by=request.user,
+        session_key=request.session.session_key,
+    )
+
+
+def awaiting_request(request, identity_provider, test_id):
+    """The admin's test of this IdP that is waiting for its AuthnRequest, or None."""
+    if not may_test(request.user, identity_provider):
+        return None
+    return (
+        TestSignIn.objects.filter(
+            pk=test_id,
+            identity_provider=identity_provider,
+            requested_by=request.user,
+            session_key=request.session.session_key or "",
+            request_id="",
+            created_at__gt=timezone.now() - WINDOW,
+        ).first()
+        if is_uuid(test_id)
+        else None
+    )
+
+
+def sent(test, saml_session):
+    """Remember that ``test``'s AuthnRequest has been sent, here and in the browser."""
+    test.request_id = request_id(test)
+    test.save(update_fields=["request_id"])
+    tests = saml_session.get(SESSION_TEST_REQUESTS, {})
+    tests[test.request_id] = str(test.pk)
+    saml_session[SESSION_TEST_REQUESTS] = tests
+
+
+def pending_in(saml_session, identity_provider):
+    """Whether this browser waits for the answer to a test of ``identity_provider``: its ACS
+    then hears the IdP even while it is disabled."""
+    tests = saml_session.get(SESSION_TEST_REQUESTS, {})
+    return TestSignIn.objects.filter(
+        pk__in=list(tests.values()),
+        identity_provider=identity_provider,
+        report__isnull=True,
+        created_at__gt=timezone.now() - WINDOW,
+    ).exists()
+
+
+def answered(response, saml_session, identity_provider):
+    """The test that ``response`` (which answers a test's request ID) answers. An answer to a
+    test that is not this browser's open test of this IdP is refused: it signs nobody in."""
+    in_response_to = response.in_response_to
+    test = TestSignIn.objects.filter(request_id=in_response_to).first()
+    tests = saml_session.get(SESSION_TEST_REQUESTS, {})
+    if (
+        test is None
+        or tests.get(in_response_to) != str(test.pk)
+        or test.identity_provider_id != identity_provider.pk
+        or test.report is not None
+    ):
+        raise LoginRefused(
+            "test_response",
+            "This response answers an admin's test sign-in: it cannot sign anyone in.",
+        )
+    return test
+
+
+class ReportReady(Exception):  # noqa: N818 - not an error: the end of a test's answer
+    """The answer to a test has been judged; its report is at ``url``."""
+
+    def __init__(self, url):
+        super().__init__(url)
+        self.url = url
+
+
+class Rollback(Exception):  # noqa: N818
+    """Undoes the writes of a test's judgement."""
+
+
+@contextlib.contextmanager
+def rolled_back_writes():
+    """What the block writes, recorded and then undone: ``{"created": [model instances],
+    "groups": {user pk: (added group pks, removed group pks)}}``."""
+    writes = {"created": [], "groups": {}}
+
+    def saved(sender, instance, created, **kwargs):
+        if created:
+            writes["created"].append(instance)
+
+    def groups_changed(sender, instance, action, pk_set, **kwargs):
+        added, removed = writes["groups"].setdefault(instance.pk, (set(), set()))
+        if action == "post_add":
+            added.update(pk_set)
+        elif action == "post_remove":
+            removed.update(pk_set)
+
+    user_model = get_user_model()
+    post_save.connect(saved, weak=False, dispatch_uid="saml_idps.test_sign_in")
+    m2m_changed.connect(
+        groups_changed,
+        sender=user_model.groups.through,
+        weak=False,
+        dispatch_uid="saml_idps.test_sign_in",
+    )
+    try:
+        with transaction.atomic():
+            yield writes
+            raise Rollback
+    except Rollback:
+        pass
+    finally:
+        post_save.disconnect(dispatch_uid="saml_idps.test_sign_in")
+        m2m_changed.disconnect(
+            sender=user_model.groups.through, dispatch_uid="saml_idps.test_sign_in"
+        )
+
+
+def judge(identity_provider, session_info, authenticate):
+    """The verdict of the identity policy on this answer, found by running ``authenticate``
+    (the login's own) and undoing everything it wrote."""
+    name_id = normalize_name_id(session_info["name_id"].text or "")
+    linked = (
+        IdentityLink.objects.filter(identity_provider=identity_provider, name_id=name_id)
+        .select_related("user")
+        .first()
+    )
+    with rolled_back_writes() as writes:
+        try:
+            user = authenticate()
+        except LoginRefused as refusal:
+            return refusal_verdict(refusal), {}
+        username = user.get_username()
+        groups = {
+            "granted": group_names(writes["groups"].get(user.pk, (set(), set()))[0]),
+            "taken_back": group_names(writes["groups"].get(user.pk, (set(), set()))[1]),
+            "staff": user.is_staff,
+            "superuser": user.is_superuser,
+        }
+    created = {type(instance) for instance in writes["created"]}
+    if linked is not None:
+        verdict = ("sign_in", f"would sign in as {username} (linked)")
+    elif get_user_model() in created:
+        verdict = ("create", f"would create user {username}")
+    else:
+        verdict = ("link", f"would link existing account {username}")
+    return {"outcome": verdict[0], "sentence": verdict[1], "user": username}, groups
+
+
+def refusal_verdict(refusal):
+    setting, anchor = SETTINGS_TO_CHANGE.get(refusal.code, (None, None))
+    sentence = f"would refuse: {refusal.code} — {refusal}"
+    return {
+        "outcome": "refuse",
+        "sentence": sentence,
+        "reason": refusal.code,
+        "setting": setting,
+        "anchor": anchor,
+    }
+
+
+def group_names(pks):
+    return sorted(Group.objects.filter(pk__in=pks).values_list("name", flat=True))
+
+
+def report(identity_provider, response, verdict, groups, requested_by):
+    """What the admin sees: the verdict, the subject, every attribute as sent with what it
+    maps to, the groups, the signatures and the timing. Every value from the IdP as text."""
+    assertion = response.assertion
+    mapping = identity_provider.attribute_mapping or {}
+    group_values = {
+        m.value.casefold(): m
+        for m in GroupMapping.objects.filter(identity_provider=identity_provider).select_related(
+            "group"
+        )
+    }
+    attributes = []
+    for statement in assertion.attribute_statement:
+        for attribute in statement.attribute:
+            values = [untrusted(value.text, limit=500) for value in attribute.attribute_value]
+            names = {attribute.name, attribute.friendly_name} - {None}
+            maps_to = sorted({field for name in names for field in mapping.get(name, [])})
+            if identity_provider.groups_attribute in names:
+                maps_to += [
+                    f"group mapping {value} -> {describe_mapping(group_values[value.casefold()])}"
+                    for value in values
+                    if value.casefold() in group_values
+                ]
+            attributes.append(
+                {
+                    "name": untrusted(attribute.name, limit=500),
+                    "name_format": attribute.name_format or "",
+                    "friendly_name": untrusted(attribute.friendly_name or "", limit=200),
+                    "values": values,
+                    "maps_to": maps_to,
+                }
+            )
+    now = timezone.now()
+    conditions = assertion.conditions
+    return {
+        "identity_provider": identity_provider.slug,
+        "tested_at": now.isoformat(),
+        "tested_by": requested_by.get_username(),
+        "verdict": verdict,
+        "name_id": {
+            "value": untrusted(response.name_id.text, limit=500),
+            "format": response.name_id.format or "",
+        },
+        "attributes": attributes,
+        "groups": groups,
+        "signature": signature_facts(identity_provider, response),
+        "timing": {
+            "issue_instant": assertion.issue_instant,
+            "clock_difference_seconds": clock_difference(assertion.issue_instant, now),
+            "not_before": getattr(conditions, "not_before", None),
+            "not_on_or_after": getattr(conditions, "not_on_or_after", None),
+        },
+    }
+
+
+def describe_mapping(mapping):
+    granted = [mapping.group.name] if mapping.group else []
+    granted += ["staff"] if mapping.grants_staff else []
+    granted += ["superuser"] if mapping.grants_superuser else []
+    return ", ".join(granted) or "nothing"
+
+
+def signature_facts(identity_provider, response):
+    def algorithms(element):
+        signature = element.signature
+        if signature is None:
+            return None
+        signed_info = signature.signed_info
+        return {
+            "signature": signed_info.signature_method.algorithm,
+            "digest": [reference.digest_method.algorithm for reference in signed_info.reference],
+        }
+
+    return {
+        "response": algorithms(response.response),
+        "assertion": algorithms(response.assertion),
+        "certificates": [
+            {"subject": c["subject"], "sha256": c["sha256"], "expires": c["not_after"]}
+            for c in identity_provider.signing_certificates
+        ],
+    }
+
+
+def clock_difference(issue_instant, now):
+    """Seconds our clock is ahead of the IdP's, as far as one IssueInstant tells."""
+    return round(now.timestamp() - timegm(str_to_time(issue_instant)))
+
+
+def keep(test, report_data):
+    test.report = report_data
+    test.save(update_fields=["report"])
+
+
+def is_uuid(value):
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def report_to_show(request, identity_provider, test_id):
+    """The report of this admin's test, marked as shown: each is shown once, in the session
+    that started the test (404 otherwise)."""
+    with transaction.atomic():
+        test = (
+            TestSignIn.objects.select_for_update()
+            .filter(
+                pk=test_id,
+                identity_provider=identity_provider,
+                requested_by=request.user,
+                session_key=request.session.session_key or "",
+                report__isnull=False,
+                shown_at__isnull=True,
+            )
+            .first()
+        )
+        if test is None:
+            raise Http404(
+                "No test report to show: each is shown once, to the admin who started the "
+                "test, in the same session."
+            )
+        test.shown_at = timezone.now()
+        test.save(update_fields=["shown_at"])
+    return test

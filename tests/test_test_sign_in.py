@@ -1,0 +1,183 @@
+"""Test sign-in: an admin tries an IdP (even disabled) and reads what the IdP sent and what would
+happen; nobody is signed in and no user changes, and a test's answer never signs anyone in."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
+
+from saml_idps.models import (
+    ConsumedAssertion,
+    EmailDomain,
+    GroupMapping,
+    IdentityLink,
+    LoginAttempt,
+)
+
+from .fixtures import SamlTestCase
+
+User = get_user_model()
+
+
+class TestSignInTestCase(SamlTestCase):
+    """IdP A disabled, and an admin allowed to change IdPs."""
+
+    def setUp(self):
+        super().setUp()
+        self.row_a.enabled = False
+        self.row_a.save()
+        self.admin = self.staff("admin", "view_identityprovider", "change_identityprovider")
+        self.client.force_login(self.admin)
+        self.start_url = f"/admin/saml_idps/identityprovider/{self.row_a.pk}/test-sign-in/"
+
+    def staff(self, username, *codenames):
+        user = User.objects.create_user(username, is_staff=True)
+        user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+        return user
+
+    def request_sent(self):
+        """Press Test sign-in: the AuthnRequest's redirect URL."""
+        started = self.client.post(self.start_url)
+        self.assertEqual(started.status_code, 302, started.content[:500])
+        sent = self.client.get(started["Location"])
+        self.assertEqual(sent.status_code, 302, sent.content[:500])
+        return sent["Location"]
+
+    def answer_test(self, **kwargs):
+        """The IdP's answer to a test, posted from this browser: the ACS's response."""
+        saml_response, relay_state = self.idp_a.answer(self.request_sent(), **kwargs)
+        return self.post_response("idp-a", saml_response, relay_state)
+
+    def report(self, **kwargs):
+        answered = self.answer_test(**kwargs)
+        self.assertEqual(answered.status_code, 302, answered.content[:1000])
+        page = self.client.get(answered["Location"])
+        self.assertEqual(page.status_code, 200)
+        return page
+
+
+class VerdictTests(TestSignInTestCase):
+    def test_a_disabled_idp_reports_the_user_it_would_create_and_creates_nothing(self):
+        page = self.report()
+        self.assertContains(page, "would create user alice@example.com")
+        self.assertEqual(list(User.objects.values_list("username", flat=True)), ["admin"])
+        self.assertFalse(IdentityLink.objects.exists())
+        self.assertEqual(str(self.admin.pk), self.client.session["_auth_user_id"])
+
+    def test_the_idp_is_asked_to_authenticate_afresh(self):
+        self.assertTrue(self.idp_a.received_request(self.request_sent()).force_authn)
+
+    def test_a_linked_user_would_be_signed_in(self):
+        alice = User.objects.create_user("alice")
+        IdentityLink.objects.create(
+            identity_provider=self.row_a, name_id="alice@example.com", user=alice
+        )
+        self.assertContains(self.report(), "would sign in as alice (linked)")
+
+    def test_an_unprivileged_account_with_the_email_would_be_linked(self):
+        User.objects.create_user("alice", "alice@example.com")
+        EmailDomain.objects.create(identity_provider=self.row_a, domain="example.com")
+        self.assertContains(self.report(), "would link existing account alice")
+        self.assertFalse(IdentityLink.objects.exists())
+
+    def test_a_refusal_names_its_reason_and_the_setting_to_change(self):
+        EmailDomain.objects.create(identity_provider=self.row_a, domain="example.org")
+        page = self.report()
+        self.assertContains(page, "would refuse: email_domain_not_allowed")
+        self.assertContains(page, "#email_domains-group")
+
+    def test_the_attributes_and_what_they_map_to_are_shown(self):
+        engineering = Group.objects.create(name="engineering")
+        GroupMapping.objects.create(
+            identity_provider=self.row_a, value="Engineering", group=engineering
+        )
+        page = self.report(
+            attributes={"Email": ["alice@example.com"], "groups": ["Engineering", "Everyone"]}
+        )
+        self.assertContains(page, "<code>Email</code>")
+        self.assertContains(page, "group mapping Engineering -&gt; engineering")
+        self.assertContains(page, "<label>Would grant</label> engineering")
+        self.assertFalse(Group.objects.get().user_set.exists())
+
+    def test_every_value_from_the_idp_is_shown_as_text(self):
+        page = self.report(attributes={"Email": ["<script>alert(1)</script>"]})
+        self.assertNotContains(page, "<script>alert(1)</script>")
+        self.assertContains(page, "&lt;script&gt;alert(1)&lt;/script&gt;")
+
+    def test_the_test_is_in_the_audit_log_with_its_admin(self):
+        self.report()
+        attempt = LoginAttempt.objects.get()
+        self.assertEqual(attempt.outcome, LoginAttempt.Outcome.TEST)
+        self.assertIn("Test sign-in by admin: would create user", attempt.detail)
+        self.assertIsNone(attempt.user)
+
+    def test_the_report_is_shown_once(self):
+        answered = self.answer_test()
+        self.assertEqual(self.client.get(answered["Location"]).status_code, 200)
+        self.assertEqual(self.client.get(answered["Location"]).status_code, 404)
+
+    def test_enable_turns_the_idp_on(self):
+        self.client.post(f"/admin/saml_idps/identityprovider/{self.row_a.pk}/enable/")
+        self.row_a.refresh_from_db()
+        self.assertTrue(self.row_a.enabled)
+
+
+class NoSignInTests(TestSignInTestCase):
+    def test_a_test_answer_posted_again_signs_nobody_in(self):
+        saml_response, relay_state = self.idp_a.answer(self.request_sent())
+        self.post_response("idp-a", saml_response, relay_state)
+        self.assertEqual(ConsumedAssertion.objects.count(), 1)  # its replay is recorded
+        self.row_a.enabled = True  # as after a good test
+        self.row_a.save()
+        self.client.logout()
+        again = self.post_response("idp-a", saml_response, relay_state)
+        self.assertRefused(again, "test_response")
+
+    def test_a_test_answer_posted_from_another_browser_is_refused(self):
+        saml_response, relay_state = self.idp_a.answer(self.request_sent())
+        self.row_a.enabled = True
+        self.row_a.save()
+        other = Client()
+        refused = self.post_response("idp-a", saml_response, relay_state, client=other)
+        self.assertContains(refused, "<code>test_response</code>", status_code=403)
+        self.assertNotIn("_auth_user_id", other.session)
+
+    def test_a_login_answer_never_shows_a_report(self):
+        self.row_a.enabled = True
+        self.row_a.save()
+        browser = Client()
+        login = browser.get("/saml/idp-a/login/")
+        saml_response, relay_state = self.idp_a.answer(login["Location"])
+        landed = self.post_response("idp-a", saml_response, relay_state, client=browser)
+        self.assertEqual(landed["Location"], "/user/")
+
+    def test_a_disabled_idp_signs_nobody_in_while_a_test_waits(self):
+        self.request_sent()
+        self.client.logout()
+        self.assertRefused(self.idp_initiated(self.idp_a, "idp-a"), "idp_disabled")
+
+
+class PermissionTests(TestSignInTestCase):
+    def assertForbidden(self, user):
+        report_url = self.answer_test()["Location"]
+        self.client.force_login(user)
+        self.assertEqual(self.client.post(self.start_url).status_code, 403)
+        self.assertEqual(self.client.get(report_url).status_code, 403)
+
+    def test_view_only_staff_may_neither_start_a_test_nor_read_a_report(self):
+        self.assertForbidden(self.staff("viewer", "view_identityprovider"))
+
+    def test_a_user_who_is_not_staff_may_neither_start_a_test_nor_read_a_report(self):
+        self.assertForbidden(User.objects.create_user("mallory"))
+
+    def test_another_admin_cannot_read_the_report(self):
+        report_url = self.answer_test()["Location"]
+        self.client.force_login(
+            self.staff("other", "view_identityprovider", "change_identityprovider")
+        )
+        self.assertEqual(self.client.get(report_url).status_code, 404)
+
+    def test_a_login_url_naming_someone_elses_test_is_refused_for_a_disabled_idp(self):
+        started = self.client.post(self.start_url)
+        Client().get("/")
+        refused = Client().get(started["Location"])
+        self.assertContains(refused, "<code>idp_disabled</code>", status_code=404)
