@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from saml_idps.forms import IdentityProviderForm
-from saml_idps.models import LoginAttempt, MetadataChange
+from saml_idps.models import EmailDomain, IdentityProvider, LoginAttempt, MetadataChange
 
 from .browser import BrowserTestCase
 from .test_realworld import accept_negative_serial_numbers, register_real_metadata
@@ -103,6 +103,62 @@ class BrowserFlowTests(BrowserTestCase):
             .exists()
         )
         expect(self.page.locator(".facts")).to_contain_text("carol@example.org")
+
+
+class TestSignInBrowserTests(BrowserTestCase):
+    """An admin tries a disabled IdP before enabling it."""
+
+    def setUp(self):
+        super().setUp()
+        form = IdentityProviderForm(
+            data={
+                "slug": "trial",
+                "name": "Trial",
+                "metadata_url": f"{self.live_server_url}/demo-idp/trial/metadata/",
+            }
+        )
+        self.assertTrue(form.is_valid(), form.errors)
+        self.row = form.save()
+        IdentityProvider.objects.filter(pk=self.row.pk).update(enabled=False)
+        get_user_model().objects.create_superuser("admin", "admin@example.com", "correct horse")
+        self.open("/admin/")
+        self.page.get_by_label("Username").fill("admin")
+        self.page.get_by_label("Password").fill("correct horse")
+        self.page.get_by_role("button", name="Log in").click()
+
+    def try_sign_in(self, person):
+        self.open(f"/admin/saml_idps/identityprovider/{self.row.pk}/change/")
+        self.page.get_by_role("button", name="Test sign-in").click()
+        self.page.get_by_role("button", name=person).click()
+        self.page.wait_for_url("**/test-report/**")
+
+    def test_a_report_says_who_would_be_created_and_enable_then_signs_in(self):
+        self.try_sign_in("Alice Anderson")
+        expect(self.page.locator("#verdict")).to_have_text("would create user alice@example.com")
+        expect(self.page.locator("#attributes")).to_contain_text("first_name")
+        expect(self.page.locator("#attributes")).to_contain_text("Engineering")
+        self.assertFalse(get_user_model().objects.filter(email="alice@example.com").exists())
+
+        self.page.get_by_role("button", name="Enable this IdP").click()
+        expect(self.page.locator(".messagelist")).to_contain_text("Trial is enabled")
+        self.context.clear_cookies()
+        self.open("/")
+        self.page.get_by_role("link", name="Sign in with Trial").click()
+        self.page.get_by_role("button", name="Alice Anderson").click()
+        self.page.wait_for_url(f"{self.live_server_url}/user/")
+        expect(self.page.locator(".facts")).to_contain_text("alice@example.com")
+
+    def test_a_refusal_is_reported_with_the_setting_to_change(self):
+        EmailDomain.objects.create(identity_provider=self.row, domain="example.org")
+        self.try_sign_in("Alice Anderson")
+        expect(self.page.locator("#verdict")).to_contain_text(
+            "would refuse: email_domain_not_allowed"
+        )
+        self.page.get_by_role("link", name="email domains").click()
+        self.page.wait_for_url(f"**/identityprovider/{self.row.pk}/change/#email_domains-group")
+        self.assertEqual(
+            list(get_user_model().objects.values_list("username", flat=True)), ["admin"]
+        )
 
 
 class AdminLayoutTests(BrowserTestCase):
