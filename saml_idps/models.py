@@ -617,10 +617,15 @@ class TestSignIn(models.Model):
         IdentityProvider, on_delete=models.CASCADE, related_name="test_sign_ins"
     )
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: started by manage.py saml_idps test, which prints the report.",
     )
     # The report is shown only in the session that asked for it.
-    session_key = models.CharField(max_length=40)
+    session_key = models.CharField(max_length=40, blank=True)
     request_id = models.CharField("AuthnRequest ID", max_length=256, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     report = models.JSONField(null=True, blank=True)
@@ -630,4 +635,4 @@ class TestSignIn(models.Model):
         verbose_name = "test sign-in"
 
     def __str__(self):
-        return f"test of {self.identity_provider} by {self.requested_by}"
+        return f"test of {self.identity_provider} by {self.requested_by or 'the command line'}"

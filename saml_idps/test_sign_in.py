@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_save
 from django.http import Http404
 from django.utils import timezone
@@ -62,22 +63,26 @@ def start(request, identity_provider):
     )
 
 
+def start_from_command_line(identity_provider):
+    """A new test whose URL (login_path) anyone may open once: the command prints the report."""
+    return TestSignIn.objects.create(identity_provider=identity_provider)
+
+
 def awaiting_request(request, identity_provider, test_id):
-    """The admin's test of this IdP that is waiting for its AuthnRequest, or None."""
-    if not may_test(request.user, identity_provider):
+    """The test of this IdP that is waiting for its AuthnRequest, or None: the admin's own, in
+    its session; or one started from the command line, whose URL is its only key."""
+    if not is_uuid(test_id):
         return None
-    return (
-        TestSignIn.objects.filter(
-            pk=test_id,
-            identity_provider=identity_provider,
-            requested_by=request.user,
-            session_key=request.session.session_key or "",
-            request_id="",
-            created_at__gt=timezone.now() - WINDOW,
-        ).first()
-        if is_uuid(test_id)
-        else None
-    )
+    own = Q(requested_by=None)
+    if may_test(request.user, identity_provider):
+        own |= Q(requested_by=request.user, session_key=request.session.session_key or "")
+    return TestSignIn.objects.filter(
+        own,
+        pk=test_id,
+        identity_provider=identity_provider,
+        request_id="",
+        created_at__gt=timezone.now() - WINDOW,
+    ).first()
 
 
 def sent(test, saml_session):
@@ -121,11 +126,11 @@ def answered(response, saml_session, identity_provider):
 
 
 class ReportReady(Exception):  # noqa: N818 - not an error: the end of a test's answer
-    """The answer to a test has been judged; its report is at ``url``."""
+    """The answer to a test has been judged; ``response`` takes the browser on."""
 
-    def __init__(self, url):
-        super().__init__(url)
-        self.url = url
+    def __init__(self, response):
+        super().__init__(response)
+        self.response = response
 
 
 class Rollback(Exception):  # noqa: N818
@@ -254,7 +259,7 @@ def report(identity_provider, response, verdict, groups, requested_by):
     return {
         "identity_provider": identity_provider.slug,
         "tested_at": now.isoformat(),
-        "tested_by": requested_by.get_username(),
+        "tested_by": requested_by.get_username() if requested_by else "the command line",
         "verdict": verdict,
         "name_id": {
             "value": untrusted(response.name_id.text, limit=500),
@@ -342,3 +347,29 @@ def report_to_show(request, identity_provider, test_id):
         test.shown_at = timezone.now()
         test.save(update_fields=["shown_at"])
     return test
+
+
+def as_text(report):
+    """The report as the command line prints it."""
+    lines = [
+        report["verdict"]["sentence"],
+        f"NameID: {report['name_id']['value']} ({report['name_id']['format'] or 'no format'})",
+        "attributes:",
+    ]
+    for attribute in report["attributes"]:
+        maps_to = "; ".join(attribute["maps_to"]) or "-"
+        lines.append(f"  {attribute['name']}: {', '.join(attribute['values'])} -> {maps_to}")
+    groups = report["groups"]
+    if groups:
+        lines.append(f"groups granted: {', '.join(groups['granted']) or '-'}")
+        lines.append(f"groups taken back: {', '.join(groups['taken_back']) or '-'}")
+    signature = report["signature"]
+    for element in ("response", "assertion"):
+        signed = signature[element]
+        lines.append(f"{element} signed: {signed['signature'] if signed else 'no'}")
+    timing = report["timing"]
+    lines.append(
+        f"issued {timing['issue_instant']} (our clock {timing['clock_difference_seconds']} s "
+        f"ahead), valid {timing['not_before'] or '-'} to {timing['not_on_or_after'] or '-'}"
+    )
+    return "\n".join(lines)

@@ -9,7 +9,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render, resolve_url
-from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
@@ -147,7 +146,7 @@ class AssertionConsumerServiceView(
             self.refusal = refusal
             return self.handle_acs_failure(request)
         except test_sign_in.ReportReady as ready:
-            return redirect(ready.url)
+            return ready.response
 
     def custom_validation(self, response):
         """Our rules on top of pysaml2's, before anyone is signed in: issuer, timing,
@@ -188,7 +187,7 @@ class AssertionConsumerServiceView(
             response_checks.status_message(request.POST.get("SAMLResponse", "")),
         )
         if self.test is not None:
-            return redirect(self.report(test_sign_in.refusal_verdict(refusal), {}))
+            return self.report(test_sign_in.refusal_verdict(refusal), {})
         logger.warning(
             "Login through IdP %s refused: %s", identity_provider.slug, refusal.for_the_log()
         )
@@ -227,8 +226,10 @@ class AssertionConsumerServiceView(
         return user
 
     def report(self, verdict, groups):
-        """Keep the test's report and log the test; the address the admin reads it at."""
+        """Keep the test's report and log the test. The admin is sent to read it; a test from
+        the command line is told that the command prints it."""
         test = self.test
+        tested_by = test.requested_by or "the command line"
         test_sign_in.keep(
             test,
             test_sign_in.report(
@@ -240,12 +241,17 @@ class AssertionConsumerServiceView(
             self.identity_provider,
             LoginAttempt.Outcome.TEST,
             verdict.get("reason", ""),
-            f"Test sign-in by {test.requested_by}: {verdict['sentence']}",
+            f"Test sign-in by {tested_by}: {verdict['sentence']}",
             response=self.response,
         )
-        return reverse(
-            "admin:saml_idps_identityprovider_test_report",
-            args=[self.identity_provider.pk, test.pk],
+        if test.requested_by is None:
+            return render(
+                self.request,
+                "saml_idps/test_answered.html",
+                {"identity_provider": self.identity_provider},
+            )
+        return redirect(
+            "admin:saml_idps_identityprovider_test_report", self.identity_provider.pk, test.pk
         )
 
     def post_login_hook(self, request, user, session_info):

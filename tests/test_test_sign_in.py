@@ -1,9 +1,15 @@
 """Test sign-in: an admin tries an IdP (even disabled) and reads what the IdP sent and what would
 happen; nobody is signed in and no user changes, and a test's answer never signs anyone in."""
 
+import threading
+import time
+from io import StringIO
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.test import Client
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client, TransactionTestCase
 
 from saml_idps.models import (
     ConsumedAssertion,
@@ -13,7 +19,7 @@ from saml_idps.models import (
     LoginAttempt,
 )
 
-from .fixtures import SamlTestCase
+from .fixtures import SamlTestCase, register, shared_idp, sp_metadata
 
 User = get_user_model()
 
@@ -181,3 +187,83 @@ class PermissionTests(TestSignInTestCase):
         Client().get("/")
         refused = Client().get(started["Location"])
         self.assertContains(refused, "<code>idp_disabled</code>", status_code=404)
+
+
+class CommandLineTests(TestSignInTestCase):
+    def started(self):
+        """`saml_idps test` with no time to wait: the URL it printed, and its error."""
+        output = StringIO()
+        with self.assertRaises(CommandError) as timed_out:
+            call_command(
+                "saml_idps",
+                "test",
+                "idp-a",
+                "--base-url",
+                "http://testserver",
+                "--wait",
+                "0",
+                stdout=output,
+                stderr=StringIO(),
+            )
+        return output.getvalue().splitlines()[1].strip(), str(timed_out.exception)
+
+    def test_the_url_it_prints_tests_the_idp_and_the_report_is_read_by_its_id(self):
+        url, error = self.started()
+        browser = Client()
+        sent = browser.get(url.removeprefix("http://testserver"))
+        saml_response, relay_state = self.idp_a.answer(sent["Location"])
+        answered = self.post_response("idp-a", saml_response, relay_state, client=browser)
+        self.assertContains(answered, "the report is")
+        self.assertNotIn("_auth_user_id", browser.session)
+        test_id = error.rpartition(" ")[2]
+        output = StringIO()
+        call_command("saml_idps", "test-report", test_id, stdout=output)
+        self.assertIn("would create user alice@example.com", output.getvalue())
+        self.assertIn("  Email: alice@example.com -> email", output.getvalue())
+
+    def test_its_url_sends_one_request_only(self):
+        url, _ = self.started()
+        Client().get(url.removeprefix("http://testserver"))
+        refused = Client().get(url.removeprefix("http://testserver"))
+        self.assertContains(refused, "<code>idp_disabled</code>", status_code=404)
+
+    def test_an_unknown_report_is_an_error(self):
+        with self.assertRaisesMessage(CommandError, "No report of a command-line test"):
+            call_command("saml_idps", "test-report", "not-a-test")
+
+
+class CommandLineWaitTests(TransactionTestCase):
+    def test_it_waits_for_the_answer_and_prints_the_report(self):
+        idp = shared_idp("idp-a")
+        row = register(idp, "idp-a")
+        idp.trust(sp_metadata("idp-a"))
+        row.enabled = False
+        row.save()
+        output = StringIO()
+
+        def run():
+            try:
+                call_command(
+                    "saml_idps",
+                    "test",
+                    "idp-a",
+                    "--base-url",
+                    "http://testserver",
+                    "--wait",
+                    "60",
+                    stdout=output,
+                    stderr=StringIO(),
+                )
+            finally:
+                connection.close()
+
+        command = threading.Thread(target=run)
+        command.start()
+        while "?test=" not in output.getvalue():
+            time.sleep(0.05)
+        browser = Client()
+        url = output.getvalue().splitlines()[1].strip().removeprefix("http://testserver")
+        saml_response, relay_state = idp.answer(browser.get(url)["Location"])
+        browser.post("/saml/idp-a/acs/", {"SAMLResponse": saml_response, "RelayState": relay_state})
+        command.join(60)
+        self.assertIn("would create user alice@example.com", output.getvalue())

@@ -1,14 +1,16 @@
 import json
+import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 from django.utils import timezone
 
-from saml_idps import transfer
+from saml_idps import test_sign_in, transfer
 from saml_idps.conf import app_setting
 from saml_idps.config import urls_for
 from saml_idps.forms import IdentityProviderForm, errors_as_text
-from saml_idps.models import IdentityProvider
+from saml_idps.models import IdentityProvider, TestSignIn
 from saml_idps.scim import setup, tokens
 
 
@@ -68,6 +70,29 @@ class Command(BaseCommand):
             "--revoke",
             metavar="HINT",
             help="revoke the live token whose first characters these are",
+        )
+
+        test = commands.add_parser(
+            "test",
+            help="try an IdP end to end (also disabled): prints a URL to open, waits for the "
+            "IdP's answer and prints what it would do; nobody is signed in",
+        )
+        test.add_argument("slug")
+        test.add_argument(
+            "--base-url", help="this site's address, for the URL (default: SAML_IDPS_BASE_URL)"
+        )
+        test.add_argument(
+            "--wait", type=int, default=300, help="seconds to wait for the answer (default 300)"
+        )
+        test.add_argument(
+            "--json", dest="as_json", action="store_true", help="print the report as JSON"
+        )
+        test_report = commands.add_parser(
+            "test-report", help="print the report of a test started before (by its ID)"
+        )
+        test_report.add_argument("test_id", metavar="ID")
+        test_report.add_argument(
+            "--json", dest="as_json", action="store_true", help="print it as JSON"
         )
 
     def handle(self, action, **options):
@@ -191,6 +216,45 @@ class Command(BaseCommand):
                 else f" Provisioning is off for {slug}: turn it on in the admin."
             )
         )
+
+    def handle_test(self, slug, base_url, wait, as_json, **options):
+        idp = identity_provider(slug)
+        base = (base_url or app_setting("BASE_URL") or "").rstrip("/")
+        if not base:
+            raise CommandError("Give --base-url (this site's address) or set SAML_IDPS_BASE_URL.")
+        test = test_sign_in.start_from_command_line(idp)
+        login = reverse("saml_idps:login", kwargs={"slug": slug})
+        self.stdout.write(f"Open this in a browser and sign in at {idp.name} as the user to try:")
+        self.stdout.write(f"  {base}{login}?test={test.pk}")
+        self.stderr.write(f"Waiting up to {wait} s for the answer (test {test.pk})...")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            test.refresh_from_db()
+            if test.report is not None:
+                self.print_report(test, as_json)
+                return
+            time.sleep(1)
+        raise CommandError(
+            f"No answer within {wait} s. The URL stays open for "
+            f"{test_sign_in.WINDOW.seconds // 60} minutes; then read the report with: "
+            f"manage.py saml_idps test-report {test.pk}"
+        )
+
+    def handle_test_report(self, test_id, as_json, **options):
+        test = (
+            TestSignIn.objects.filter(pk=test_id, requested_by=None).first()
+            if test_sign_in.is_uuid(test_id)
+            else None
+        )
+        if test is None or test.report is None:
+            raise CommandError(f"No report of a command-line test {test_id} (yet).")
+        self.print_report(test, as_json)
+
+    def print_report(self, test, as_json):
+        if as_json:
+            self.stdout.write(json.dumps(test.report, indent=2))
+        else:
+            self.stdout.write(test_sign_in.as_text(test.report))
 
 
 def identity_provider(slug):
