@@ -189,22 +189,20 @@ class PermissionTests(TestSignInTestCase):
         self.assertContains(refused, "<code>idp_disabled</code>", status_code=404)
 
 
+def run_test_command(wait, output):
+    """`manage.py saml_idps test idp-a`, waiting ``wait`` seconds, printing into ``output``."""
+    call_command(
+        "saml_idps", "test", "idp-a", "--base-url", "http://testserver", "--wait", str(wait),
+        stdout=output, stderr=StringIO(),
+    )  # fmt: skip
+
+
 class CommandLineTests(TestSignInTestCase):
     def started(self):
         """`saml_idps test` with no time to wait: the URL it printed, and its error."""
         output = StringIO()
         with self.assertRaises(CommandError) as timed_out:
-            call_command(
-                "saml_idps",
-                "test",
-                "idp-a",
-                "--base-url",
-                "http://testserver",
-                "--wait",
-                "0",
-                stdout=output,
-                stderr=StringIO(),
-            )
+            run_test_command(0, output)
         return output.getvalue().splitlines()[1].strip(), str(timed_out.exception)
 
     def test_the_url_it_prints_tests_the_idp_and_the_report_is_read_by_its_id(self):
@@ -243,17 +241,7 @@ class CommandLineWaitTests(TransactionTestCase):
 
         def run():
             try:
-                call_command(
-                    "saml_idps",
-                    "test",
-                    "idp-a",
-                    "--base-url",
-                    "http://testserver",
-                    "--wait",
-                    "60",
-                    stdout=output,
-                    stderr=StringIO(),
-                )
+                run_test_command(60, output)
             finally:
                 connection.close()
 
