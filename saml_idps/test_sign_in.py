@@ -8,11 +8,13 @@ inside a savepoint that is rolled back, and keeps what it saw as the TestSignIn'
 once, to the admin who asked, in the session that asked.
 """
 
+import base64
 import contextlib
 import uuid
 from calendar import timegm
 from datetime import timedelta
 
+from defusedxml.ElementTree import fromstring
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -125,6 +127,25 @@ def answered(response, saml_session, identity_provider):
     return test
 
 
+def refused_answer(saml_response, saml_session, identity_provider):
+    """The open test of this browser that a refused ``saml_response`` answers, or None: read
+    from the message itself, which pysaml2 may not have accepted. Only for a message that
+    passed the raw checks (response_checks.check_raw_response)."""
+    tests = saml_session.get(SESSION_TEST_REQUESTS, {})
+    if not tests:
+        return None
+    root = fromstring(base64.b64decode("".join(saml_response.split())), forbid_dtd=True)
+    in_response_to = root.get("InResponseTo", "")
+    if not in_response_to.startswith(REQUEST_ID_PREFIX) or in_response_to not in tests:
+        return None
+    return TestSignIn.objects.filter(
+        pk=tests[in_response_to],
+        request_id=in_response_to,
+        identity_provider=identity_provider,
+        report__isnull=True,
+    ).first()
+
+
 class ReportReady(Exception):  # noqa: N818 - not an error: the end of a test's answer
     """The answer to a test has been judged; ``response`` takes the browser on."""
 
@@ -224,7 +245,16 @@ def group_names(pks):
 
 def report(identity_provider, response, verdict, groups, requested_by):
     """What the admin sees: the verdict, the subject, every attribute as sent with what it
-    maps to, the groups, the signatures and the timing. Every value from the IdP as text."""
+    maps to, the groups, the signatures and the timing (of a response pysaml2 accepted). Every
+    value from the IdP as text."""
+    tested = {
+        "identity_provider": identity_provider.slug,
+        "tested_at": timezone.now().isoformat(),
+        "tested_by": requested_by.get_username() if requested_by else "the command line",
+        "verdict": verdict,
+    }
+    if response is None:
+        return tested
     assertion = response.assertion
     mapping = identity_provider.attribute_mapping or {}
     group_values = {
@@ -256,11 +286,7 @@ def report(identity_provider, response, verdict, groups, requested_by):
             )
     now = timezone.now()
     conditions = assertion.conditions
-    return {
-        "identity_provider": identity_provider.slug,
-        "tested_at": now.isoformat(),
-        "tested_by": requested_by.get_username() if requested_by else "the command line",
-        "verdict": verdict,
+    return tested | {
         "name_id": {
             "value": untrusted(response.name_id.text, limit=500),
             "format": response.name_id.format or "",
@@ -351,6 +377,8 @@ def report_to_show(request, identity_provider, test_id):
 
 def as_text(report):
     """The report as the command line prints it."""
+    if "name_id" not in report:
+        return report["verdict"]["sentence"]
     lines = [
         report["verdict"]["sentence"],
         f"NameID: {report['name_id']['value']} ({report['name_id']['format'] or 'no format'})",

@@ -115,6 +115,7 @@ class AssertionConsumerServiceView(
     response = None  # pysaml2's AuthnResponse, once it has accepted one
     encrypted = False
     test = None  # the admin's test sign-in the response answers
+    raw_checked = False
     disabled_unless_test = False
 
     def unavailable(self, request, identity_provider):
@@ -138,6 +139,7 @@ class AssertionConsumerServiceView(
             self.encrypted = response_checks.check_raw_response(
                 request.POST.get("SAMLResponse", ""), identity_provider
             )
+            self.raw_checked = True
             response_checks.check_relay_state(request)
             # The IdP's create_users policy is applied by the backend: djangosaml2 reads a
             # False create_unknown_user argument as "use the setting".
@@ -186,6 +188,10 @@ class AssertionConsumerServiceView(
             identity_provider,
             response_checks.status_message(request.POST.get("SAMLResponse", "")),
         )
+        if self.test is None and self.raw_checked:
+            self.test = test_sign_in.refused_answer(
+                request.POST["SAMLResponse"], request.saml_session, identity_provider
+            )
         if self.test is not None:
             return self.report(test_sign_in.refusal_verdict(refusal), {})
         logger.warning(

@@ -31,7 +31,7 @@ from saml_idps.conf import app_setting
 from saml_idps.config import build_sp_config, sp_urls
 from saml_idps.models import LoginAttempt
 
-from . import test_attacks, test_login, test_sp_keys
+from . import test_attacks, test_login, test_sp_keys, test_test_sign_in
 from .attacks import tree
 from .fixtures import SamlTestCase, acs_url, sp_entity_id
 from .services import require_xmlsec1
@@ -94,6 +94,8 @@ for _suite in (
     test_login.RefusedResponseTests,
     test_sp_keys.SpKeyTests,
     test_sp_keys.KeyRolloverTests,
+    test_test_sign_in.VerdictTests,
+    test_test_sign_in.RefusedAnswerTests,
 ):
     _judged = judged_by_both(_suite)
     globals()[_judged.__name__] = _judged

@@ -1,8 +1,10 @@
 """Test sign-in: an admin tries an IdP (even disabled) and reads what the IdP sent and what would
 happen; nobody is signed in and no user changes, and a test's answer never signs anyone in."""
 
+import base64
 import threading
 import time
+import zlib
 from io import StringIO
 
 from django.contrib.auth import get_user_model
@@ -10,16 +12,19 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client, TransactionTestCase
+from saml2.samlp import authn_request_from_string
 
 from saml_idps.models import (
     ConsumedAssertion,
     EmailDomain,
     GroupMapping,
     IdentityLink,
+    IdentityProvider,
     LoginAttempt,
 )
 
-from .fixtures import SamlTestCase, register, shared_idp, sp_metadata
+from .fixtures import SamlTestCase, acs_url, register, shared_idp, sp_entity_id, sp_metadata
+from .idp import redirect_message
 
 User = get_user_model()
 
@@ -255,3 +260,51 @@ class CommandLineWaitTests(TransactionTestCase):
         browser.post("/saml/idp-a/acs/", {"SAMLResponse": saml_response, "RelayState": relay_state})
         command.join(60)
         self.assertIn("would create user alice@example.com", output.getvalue())
+
+
+class RefusedAnswerTests(TestSignInTestCase):
+    def test_an_answer_whose_signature_does_not_verify_is_reported_as_refused(self):
+        impostor = shared_idp("idp-b")
+        message = self.idp_a.received_request(self.request_sent())
+        forged = impostor.response(
+            message.assertion_consumer_service_url, message.issuer.text, in_response_to=message.id
+        )
+        answered = self.post_response("idp-a", forged)
+        page = self.client.get(answered["Location"])
+        self.assertContains(page, "would refuse: signature_invalid")
+        self.assertContains(page, "before its content could be trusted")
+        self.assertEqual(LoginAttempt.objects.get().outcome, LoginAttempt.Outcome.TEST)
+
+
+class IdentityProviderSetupTests(TestSignInTestCase):
+    """Tests of IdPs set up otherwise: unsigned AuthnRequests, an app moved here."""
+
+    def test_an_idp_taking_unsigned_requests_is_tested_too(self):
+        self.row_a.sign_authn_requests = False
+        self.row_a.save()
+        location = self.request_sent()
+        self.assertNotIn("Signature=", location)
+        request = authn_request_from_string(
+            zlib.decompress(base64.b64decode(redirect_message(location)[0]), -15).decode()
+        )
+        self.assertEqual(request.force_authn, "true")
+        saml_response = self.idp_a.response(
+            acs_url("idp-a"), sp_entity_id("idp-a"), in_response_to=request.id
+        )
+        answered = self.post_response("idp-a", saml_response)
+        self.assertContains(self.client.get(answered["Location"]), "would create user")
+
+    def test_an_app_moved_here_is_tested_at_the_urls_the_idp_knows(self):
+        moved = "http://testserver/saml/sso/idp-a"
+        self.row_a.sp_entity_id = self.row_a.acs_url = moved
+        self.row_a.save()
+        IdentityProvider.objects.filter(pk=self.row_a.pk).update(enabled=True)
+        self.idp_a.trust(sp_metadata("idp-a"))  # what the IdP knows of the moved app
+        IdentityProvider.objects.filter(pk=self.row_a.pk).update(enabled=False)
+        request = self.idp_a.received_request(self.request_sent())
+        self.assertEqual(
+            (request.issuer.text, request.assertion_consumer_service_url), (moved, moved)
+        )
+        saml_response = self.idp_a.response(moved, moved, in_response_to=request.id)
+        answered = self.client.post("/saml/sso/idp-a", {"SAMLResponse": saml_response})
+        self.assertContains(self.client.get(answered["Location"]), "would create user")
