@@ -12,6 +12,9 @@ to the suites that can tell a mutant of its module apart (`SUITES_BY_MODULE`):
   discovery, an IdP unavailable while its metadata has expired, and the suites that sign in
   (login, per-IdP URLs, real IdPs' responses), not the refusals decided before anyone is looked
   up (attacks, hostile input, logout, SP keys);
+- SCIM: the policy's provisioning hooks are also judged by the SCIM account suite; the
+  middleware that ends a session whose link is cut, by that suite and the login and logout
+  suites (every test passes through it); the saml_idps/scim modules by every test reaching them;
 - the checks of responses and logout messages, the replay record and the crypto backend: the
   suites about signatures, encryption, messages and refusals, not the groups-and-attributes
   suite, which signs genuine responses only to see what they grant; for crypto.py not the
@@ -70,12 +73,20 @@ def metadata_suites(path, suite):
     return path in METADATA_TESTS and suite != CAPTURED_RESPONSES
 
 
-POLICY_JUDGES = POLICY_TESTS | SIGN_IN_TESTS | {DISCOVERY_AND_AUDIT}
+# What SCIM requests do to accounts (policy.provisioned_link, may_deactivate_account, groups).
+SCIM_ACCOUNT_TESTS = "tests/test_scim_accounts.py"
+POLICY_JUDGES = POLICY_TESTS | SIGN_IN_TESTS | {DISCOVERY_AND_AUDIT, SCIM_ACCOUNT_TESTS}
+# The session ended once its link is cut (middleware.py), and the SAML cookie it sets.
+SESSION_TESTS = {SCIM_ACCOUNT_TESTS, "tests/test_login.py", "tests/test_logout.py"}
 NOT_CRYPTO_JUDGES = POLICY_TESTS | {DISCOVERY_AND_AUDIT}
 
 
 def policy_suites(path, suite):
     return path in POLICY_JUDGES or suite == EXPIRED_METADATA
+
+
+def session_suites(path, suite):
+    return path in SESSION_TESTS
 
 
 def message_suites(path, suite):
@@ -103,6 +114,7 @@ SUITES_BY_MODULE = {
     "saml_idps.replay": (message_suites, CHECK_TESTS),
     "saml_idps.logout_checks": (message_suites, {"tests/test_logout.py"}),
     "saml_idps.crypto": (crypto_suites, {"tests/test_crypto_backends.py", "tests/test_sp_keys.py"}),
+    "saml_idps.middleware": (session_suites, {SCIM_ACCOUNT_TESTS}),
 }
 
 

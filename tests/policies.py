@@ -46,3 +46,10 @@ class PerIdentityProviderPolicy(IdentityPolicy):
         user = super().new_user(identity_provider, name_id, email)
         user.last_name = f"(from {identity_provider.name})"
         return user
+
+
+class NamesOnlyPolicy(IdentityPolicy):
+    """IdPs set names only; the email an account has is the host's to manage."""
+
+    def assignable_fields(self, identity_provider):
+        return ("first_name", "last_name")

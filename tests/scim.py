@@ -58,9 +58,11 @@ class ScimClientMixin:
     """A test case's SCIM client: requests to an IdP's service with its token (``token_a``
     unless told), and the resources they make."""
 
-    def scim(self, method, path, body=None, slug="idp-a", token=None):
+    def scim(self, method, path, body=None, slug="idp-a", token=None, **extra):
+        """``extra``: more of the request's WSGI environment (REMOTE_ADDR, headers)."""
         token = self.token_a if token is None else token
         headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        headers |= extra
         response = self.client.generic(
             method,
             f"/scim/{slug}/v2{path}",

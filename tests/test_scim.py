@@ -93,9 +93,27 @@ class AuthenticationTests(ScimTestCase):
     @override_settings(SAML_IDPS_SCIM_MAX_FAILURES=3)
     def test_guesses_at_one_idp_do_not_stop_another(self):
         self.guess(4)
-        self.assertEqual(
-            self.scim("GET", "/Users", slug="idp-b", token=self.token_b).status_code, 200
-        )
+        self.assertScimError(self.scim("GET", "/Users", slug="idp-b", token="guess"), 401)
+
+    @override_settings(SAML_IDPS_SCIM_MAX_FAILURES=3)
+    def test_one_clients_guesses_do_not_stop_another(self):
+        self.guess(4)
+        other = self.scim("GET", "/Users", token="guess", REMOTE_ADDR="192.0.2.7")
+        self.assertScimError(other, 401)
+
+    def test_a_change_is_in_the_audit_log_with_its_token(self):
+        self.create_user("alice@example.com")
+        self.assertEqual(ScimEvent.objects.get().token.hint, self.token_a[:8])
+
+    def test_a_refused_read_is_in_the_audit_log_with_the_error(self):
+        self.scim("GET", '/Users?filter=userName eq "a" and (')
+        event = ScimEvent.objects.get()
+        self.assertEqual(event.status, 400)
+        self.assertIn('"scimType": "invalidFilter"', event.detail)
+
+    def test_a_long_path_is_logged_cut_to_its_column(self):
+        self.scim("DELETE", "/Users/" + "a" * 100)
+        self.assertEqual(len(ScimEvent.objects.get().action), 64)
 
 
 class DiscoveryTests(ScimTestCase):
@@ -160,6 +178,75 @@ class IsolationTests(ScimTestCase):
         self.assertRegex(alice["id"], r"^[0-9a-f]{32}$")
 
 
+class ListAndFilterTests(ScimTestCase):
+    """Okta and Entra ID find users by filters and page through them."""
+
+    def setUp(self):
+        super().setUp()
+        self.alice = self.create_user("alice@example.com", externalId="a1")
+        self.bob = self.create_user("bob@example.com", externalId="b2")
+        self.carol = self.create_user("carol@example.com", externalId="c3")
+
+    def found(self, query):
+        return [user["userName"] for user in self.scim("GET", f"/Users?{query}").json["Resources"]]
+
+    def test_pages_start_at_start_index_and_hold_count_users(self):
+        self.assertEqual(self.found("startIndex=2&count=1"), ["bob@example.com"])
+        self.assertEqual(self.found("startIndex=3"), ["carol@example.com"])
+
+    def test_a_user_name_is_found_whatever_its_case(self):
+        self.assertEqual(
+            self.found('filter=userName eq "ALICE@Example.com"'), ["alice@example.com"]
+        )
+
+    def test_and_needs_both_terms(self):
+        self.assertEqual(
+            self.found('filter=userName eq "alice@example.com" and externalId eq "b2"'), []
+        )
+        self.assertEqual(
+            self.found('filter=userName eq "alice@example.com" and externalId eq "a1"'),
+            ["alice@example.com"],
+        )
+
+    def test_or_needs_either_term(self):
+        found = self.found('filter=userName eq "alice@example.com" or externalId eq "c3"')
+        self.assertEqual(found, ["alice@example.com", "carol@example.com"])
+
+    def test_not_inverts(self):
+        self.assertEqual(
+            self.found('filter=not (userName eq "alice@example.com")'),
+            ["bob@example.com", "carol@example.com"],
+        )
+
+    def test_operators_other_than_eq_are_answered_too(self):
+        self.assertEqual(self.found('filter=userName sw "car"'), ["carol@example.com"])
+        self.assertEqual(
+            self.found('filter=userName ne "alice@example.com" and externalId eq "b2"'),
+            ["bob@example.com"],
+        )
+
+
+class MetaTests(ScimTestCase):
+    def test_a_created_user_says_where_it_lives_and_when_it_was_made(self):
+        response = self.scim("POST", "/Users", scim_user("alice@example.com"))
+        location = f"http://testserver/scim/idp-a/v2/Users/{response.json['id']}"
+        self.assertEqual(
+            (response["Location"], response.json["meta"]["location"]), (location, location)
+        )
+        meta = response.json["meta"]
+        self.assertEqual(meta["created"], meta["lastModified"])
+
+    def test_a_replaced_user_has_a_new_last_modified_and_keeps_its_creation(self):
+        alice = self.create_user("alice@example.com")
+        replaced = self.scim(
+            "PUT", f"/Users/{alice['id']}", scim_user("alice@example.com", displayName="Alice")
+        )
+        meta = replaced.json["meta"]
+        self.assertEqual(meta["created"], alice["meta"]["created"])
+        self.assertGreater(meta["lastModified"], alice["meta"]["lastModified"])
+        self.assertEqual(ScimResource.objects.get().version, 2)
+
+
 class UserTests(ScimTestCase):
     def test_a_user_name_is_unique_per_idp_whatever_its_case(self):
         self.create_user("alice@example.com")
@@ -193,6 +280,9 @@ class UserTests(ScimTestCase):
             ],
         )
 
+    def test_a_user_name_as_long_as_its_column_is_kept(self):
+        self.create_user("a" * 512)
+
     def test_a_user_name_longer_than_its_column_is_refused(self):
         self.assertScimError(self.scim("POST", "/Users", scim_user("a" * 513)), 400)
 
@@ -205,11 +295,12 @@ class UserTests(ScimTestCase):
 class GroupTests(ScimTestCase):
     def test_a_deleted_user_leaves_its_groups(self):
         alice, carol = self.create_user("alice@example.com"), self.create_user("carol@example.com")
-        path = self.create_group("Staff", alice["id"])
+        path = self.create_group("Staff", alice["id"], carol["id"])
         self.scim("DELETE", f"/Users/{alice['id']}")
-        self.assertFalse(self.scim("GET", path).json.get("members"))
-        added = patch({"op": "add", "path": "members", "value": [{"value": carol["id"]}]})
-        self.assertEqual(self.scim("PATCH", path, added).status_code, 200)
+        members = [member["value"] for member in self.scim("GET", path).json["members"]]
+        self.assertEqual(members, [carol["id"]])
+        removed = patch({"op": "remove", "path": f'members[value eq "{carol["id"]}"]'})
+        self.assertEqual(self.scim("PATCH", path, removed).status_code, 200)
 
     def test_a_member_without_a_value_is_refused(self):
         group = scim_group("Staff") | {"members": [{"display": "Alice"}]}

@@ -4,6 +4,7 @@ in to; profile, groups and deactivation follow the IdP, within the identity poli
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.test import override_settings
 
 from saml_idps.models import (
     EmailDomain,
@@ -123,6 +124,15 @@ class ProvisioningTests(ScimAccountTestCase):
             patch({"op": "replace", "path": "name.givenName", "value": "Alicia"}),
         )
         self.assertEqual(self.account(alice).first_name, "Alicia")
+
+    @override_settings(SAML_IDPS_POLICY="tests.policies.NamesOnlyPolicy")
+    def test_only_the_fields_the_policy_lets_an_idp_assign_are_set(self):
+        alice = self.create_user(
+            "alice@example.com",
+            name={"givenName": "Alice"},
+            emails=[{"value": "alice@example.com", "primary": True}],
+        )
+        self.assertEqual((self.account(alice).first_name, self.account(alice).email), ("Alice", ""))
 
     def test_an_invalid_email_is_dropped_not_stored(self):
         alice = self.create_user("alice@example.com", emails=[{"value": "not an email"}])
@@ -266,6 +276,24 @@ class GroupPushTests(ScimAccountTestCase):
         self.remove(path, self.alice)
         self.assertEqual(self.groups(self.alice), [self.engineering])
 
+    def test_the_audit_log_says_which_groups_were_granted_and_taken_back(self):
+        path = self.create_group("Engineering", self.alice["id"])
+        self.remove(path, self.alice)
+        details = list(self.row_a.scim_events.order_by("pk").values_list("detail", flat=True))
+        self.assertIn("alice@example.com: groups +engineering", details[-2])
+        self.assertIn("alice@example.com: groups -engineering", details[-1])
+
+    def test_a_deactivated_member_is_granted_nothing(self):
+        self.set_active(self.alice, False)
+        self.create_group("Engineering", self.alice["id"])
+        self.assertEqual(self.groups(self.alice), [])
+
+    def test_a_moved_link_is_out_of_reach_of_the_idps_groups(self):
+        account = self.account(self.alice)
+        IdentityLink.objects.update(identity_provider=self.row_b)
+        self.create_group("Engineering", self.alice["id"])
+        self.assertEqual(list(account.groups.all()), [])
+
     def test_django_groups_not_mapped_are_left_alone(self):
         local = Group.objects.create(name="local")
         self.account(self.alice).groups.add(local)
@@ -378,6 +406,15 @@ class DeactivationTests(ScimAccountTestCase):
             (self.account(alice).is_active, self.account(alice).is_staff), (True, True)
         )
 
+    def test_after_a_reactivation_an_admin_deactivating_the_account_has_the_last_word(self):
+        alice = self.create_user("alice@example.com")
+        self.set_active(alice, False)
+        self.set_active(alice, True)
+        User.objects.filter(pk=self.account(alice).pk).update(is_active=False)
+        self.set_active(alice, False)
+        self.set_active(alice, True)
+        self.assertFalse(self.account(alice).is_active)
+
     def test_reactivation_leaves_an_account_an_admin_deactivated(self):
         alice = self.create_user("alice@example.com")
         User.objects.filter(pk=self.account(alice).pk).update(is_active=False)
@@ -421,6 +458,11 @@ class DeletionTests(ScimAccountTestCase):
         self.scim("DELETE", f"/Users/{alice['id']}")
         account.refresh_from_db()
         self.assertEqual((account.is_active, account.is_staff), (True, False))
+
+    def test_a_link_an_admin_gives_to_another_account_ends_the_session(self):
+        self.assertSignedIn(self.sign_in_a())
+        IdentityLink.objects.update(user=User.objects.create_user("bob"))
+        self.assertSessionEnded()
 
     def test_an_admin_removing_the_link_ends_the_session_too(self):
         self.assertSignedIn(self.sign_in_a())

@@ -83,6 +83,11 @@ class LiveTokenTests(ScimTokenTestCase):
         self.token_for(self.row_a, f"Bearer {secret}")
         self.assertGreater(ScimToken.objects.get().last_used_at, first_use)
 
+    def test_only_the_token_used_is_marked_used(self):
+        tokens.issue(self.row_a, "unused")
+        self.token_for(self.row_a, f"Bearer {tokens.issue(self.row_a, 'used')}")
+        self.assertIsNone(ScimToken.objects.get(label="unused").last_used_at)
+
 
 class ScimTokenCommandTests(ScimTokenTestCase):
     def saml_idps(self, *args):
