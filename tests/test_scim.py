@@ -302,6 +302,10 @@ class GroupTests(ScimTestCase):
         removed = patch({"op": "remove", "path": f'members[value eq "{carol["id"]}"]'})
         self.assertEqual(self.scim("PATCH", path, removed).status_code, 200)
 
+    def test_users_are_created_after_groups_too(self):
+        self.create_group("Staff")
+        self.create_user("alice@example.com")
+
     def test_a_member_without_a_value_is_refused(self):
         group = scim_group("Staff") | {"members": [{"display": "Alice"}]}
         self.assertScimError(self.scim("POST", "/Groups", group), 400)
@@ -444,6 +448,17 @@ class BadInputTests(ScimTestCase):
     def assertRefusedAs(self, response, status, scim_type):
         self.assertScimError(response, status)
         self.assertEqual(response.json["scimType"], scim_type)
+
+    def test_a_body_that_is_not_json_by_its_type_is_refused(self):
+        response = self.client.generic(
+            "POST",
+            "/scim/idp-a/v2/Users",
+            json.dumps(scim_user("alice@example.com")),
+            content_type="text/plain",
+            HTTP_AUTHORIZATION=f"Bearer {self.token_a}",
+        )
+        self.assertEqual(response.status_code, 415, response.content)
+        self.assertNothingStored()
 
     def test_a_body_without_schemas_is_refused(self):
         response = self.scim("POST", "/Users", {"userName": "alice@example.com"})

@@ -31,6 +31,17 @@ MESSAGE_CALLS = {
     "ValidationError",
     "XmlsecError",
     "SignatureError",
+    # SCIM errors (past their status and scimType, set by the class), and the notes of what a
+    # request changed in accounts, which its audit record holds for people to read.
+    "InvalidSyntaxException",
+    "InvalidValueException",
+    "NotFoundException",
+    "NotImplementedException",
+    "PayloadTooLargeException",
+    "PreconditionFailedException",
+    "UnauthorizedException",
+    "UniquenessException",
+    "note",
 }
 LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
 
