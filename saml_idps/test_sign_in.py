@@ -26,6 +26,7 @@ from saml2.time_util import str_to_time
 
 from .models import GroupMapping, IdentityLink, TestSignIn
 from .normalize import normalize_name_id
+from .presets import PRESETS
 from .refusals import LoginRefused, untrusted
 from .sessions import SESSION_TEST_REQUESTS
 
@@ -284,6 +285,9 @@ def report(identity_provider, response, verdict, groups, requested_by):
                     "maps_to": maps_to,
                 }
             )
+    sent = {
+        name for attribute in attributes for name in (attribute["name"], attribute["friendly_name"])
+    }
     now = timezone.now()
     conditions = assertion.conditions
     return tested | {
@@ -292,6 +296,7 @@ def report(identity_provider, response, verdict, groups, requested_by):
             "format": response.name_id.format or "",
         },
         "attributes": attributes,
+        "presets": presets_filling(sent),
         "groups": groups,
         "signature": signature_facts(identity_provider, response),
         "timing": {
@@ -301,6 +306,25 @@ def report(identity_provider, response, verdict, groups, requested_by):
             "not_on_or_after": getattr(conditions, "not_on_or_after", None),
         },
     }
+
+
+def presets_filling(sent):
+    """For each attribute preset, the user fields it would fill from the attribute names sent,
+    and whether its groups attribute was sent: which preset fits this IdP."""
+    fitting = []
+    for preset in PRESETS.values():
+        fills = sorted(
+            {
+                f
+                for name, fields in preset["attribute_mapping"].items()
+                if name in sent
+                for f in fields
+            }
+        )
+        if fills:
+            groups = preset["groups_attribute"] in sent
+            fitting.append({"label": preset["label"], "fills": fills, "groups": groups})
+    return fitting
 
 
 def describe_mapping(mapping):
@@ -321,12 +345,15 @@ def signature_facts(identity_provider, response):
             "digest": [reference.digest_method.algorithm for reference in signed_info.reference],
         }
 
+    certificates = identity_provider.signing_certificates
     return {
         "response": algorithms(response.response),
         "assertion": algorithms(response.assertion),
+        # With one signing certificate in the metadata, that one verified the signature.
+        "verified_by": certificates[0]["subject"] if len(certificates) == 1 else None,
         "certificates": [
             {"subject": c["subject"], "sha256": c["sha256"], "expires": c["not_after"]}
-            for c in identity_provider.signing_certificates
+            for c in certificates
         ],
     }
 
@@ -387,6 +414,9 @@ def as_text(report):
     for attribute in report["attributes"]:
         maps_to = "; ".join(attribute["maps_to"]) or "-"
         lines.append(f"  {attribute['name']}: {', '.join(attribute['values'])} -> {maps_to}")
+    for preset in report["presets"]:
+        groups = ", groups" if preset["groups"] else ""
+        lines.append(f"preset {preset['label']} would fill: {', '.join(preset['fills'])}{groups}")
     groups = report["groups"]
     if groups:
         lines.append(f"groups granted: {', '.join(groups['granted']) or '-'}")

@@ -109,6 +109,13 @@ class VerdictTests(TestSignInTestCase):
         self.assertContains(page, "<label>Would grant</label> engineering")
         self.assertFalse(Group.objects.get().user_set.exists())
 
+    def test_the_presets_that_fit_and_the_certificate_that_verified_are_shown(self):
+        page = self.report()
+        self.assertContains(
+            page, "<label>Okta</label> would fill email, first_name, last_name, and read groups"
+        )
+        self.assertContains(page, "<label>Verified by</label> CN=idp-a")
+
     def test_every_value_from_the_idp_is_shown_as_text(self):
         page = self.report(attributes={"Email": ["<script>alert(1)</script>"]})
         self.assertNotContains(page, "<script>alert(1)</script>")
