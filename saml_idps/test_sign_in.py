@@ -10,6 +10,7 @@ once, to the admin who asked, in the session that asked.
 
 import base64
 import contextlib
+import threading
 import uuid
 from calendar import timegm
 from datetime import timedelta
@@ -35,10 +36,6 @@ WINDOW = timedelta(minutes=15)
 # A test's AuthnRequest ID is this and the test's id: the ACS tells a test's answer from a
 # login's by it, without a query.
 REQUEST_ID_PREFIX = "id-test-"
-
-
-def request_id(test):
-    return f"{REQUEST_ID_PREFIX}{test.pk.hex}"
 
 
 # Where an admin changes what a refusal depends on: (the setting, its anchor on the change page).
@@ -71,27 +68,29 @@ def start_from_command_line(identity_provider):
     return TestSignIn.objects.create(identity_provider=identity_provider)
 
 
-def awaiting_request(request, identity_provider, test_id):
-    """The test of this IdP that is waiting for its AuthnRequest, or None: the admin's own, in
-    its session; or one started from the command line, whose URL is its only key."""
+def claimed(request, identity_provider, test_id):
+    """The test of this IdP waiting for its AuthnRequest, now claimed for this request (a URL
+    sends one AuthnRequest, even opened twice at once), or None: the admin's own, in its
+    session; or one started from the command line, whose URL is its only key."""
     if not is_uuid(test_id):
         return None
     own = Q(requested_by=None)
     if may_test(request.user, identity_provider):
         own |= Q(requested_by=request.user, session_key=request.session.session_key or "")
-    return TestSignIn.objects.filter(
+    waiting = TestSignIn.objects.filter(
         own,
         pk=test_id,
         identity_provider=identity_provider,
         request_id="",
         created_at__gt=timezone.now() - WINDOW,
-    ).first()
+    )
+    if not waiting.update(request_id=f"{REQUEST_ID_PREFIX}{uuid.UUID(test_id).hex}"):
+        return None
+    return TestSignIn.objects.get(pk=test_id)
 
 
 def sent(test, saml_session):
-    """Remember that ``test``'s AuthnRequest has been sent, here and in the browser."""
-    test.request_id = request_id(test)
-    test.save(update_fields=["request_id"])
+    """Remember in the browser that ``test``'s AuthnRequest has been sent from it."""
     tests = saml_session.get(SESSION_TEST_REQUESTS, {})
     tests[test.request_id] = str(test.pk)
     saml_session[SESSION_TEST_REQUESTS] = tests
@@ -109,11 +108,12 @@ def pending_in(saml_session, identity_provider):
     ).exists()
 
 
-def answered(response, saml_session, identity_provider):
-    """The test that ``response`` (which answers a test's request ID) answers. An answer to a
-    test that is not this browser's open test of this IdP is refused: it signs nobody in."""
-    in_response_to = response.in_response_to
-    test = TestSignIn.objects.filter(request_id=in_response_to).first()
+def answered(in_response_to, saml_session, identity_provider):
+    """The test whose request ID ``in_response_to`` is. An answer to a test that is not this
+    browser's open test of this IdP is refused: it signs nobody in."""
+    test = TestSignIn.objects.filter(
+        request_id=in_response_to, created_at__gt=timezone.now() - WINDOW
+    ).first()
     tests = saml_session.get(SESSION_TEST_REQUESTS, {})
     if (
         test is None
@@ -144,6 +144,7 @@ def refused_answer(saml_response, saml_session, identity_provider):
         request_id=in_response_to,
         identity_provider=identity_provider,
         report__isnull=True,
+        created_at__gt=timezone.now() - WINDOW,
     ).first()
 
 
@@ -165,25 +166,25 @@ def rolled_back_writes():
     "groups": {user pk: (added group pks, removed group pks)}}``."""
     writes = {"created": [], "groups": {}}
 
+    # Receivers of this call and this thread only: other requests' writes are not the test's.
+    thread, uid = threading.get_ident(), f"saml_idps.test_sign_in.{id(writes)}"
+
     def saved(sender, instance, created, **kwargs):
-        if created:
+        if created and threading.get_ident() == thread:
             writes["created"].append(instance)
 
     def groups_changed(sender, instance, action, pk_set, **kwargs):
+        if threading.get_ident() != thread:
+            return
         added, removed = writes["groups"].setdefault(instance.pk, (set(), set()))
         if action == "post_add":
             added.update(pk_set)
         elif action == "post_remove":
             removed.update(pk_set)
 
-    user_model = get_user_model()
-    post_save.connect(saved, weak=False, dispatch_uid="saml_idps.test_sign_in")
-    m2m_changed.connect(
-        groups_changed,
-        sender=user_model.groups.through,
-        weak=False,
-        dispatch_uid="saml_idps.test_sign_in",
-    )
+    membership = get_user_model().groups.through
+    post_save.connect(saved, weak=False, dispatch_uid=uid)
+    m2m_changed.connect(groups_changed, sender=membership, weak=False, dispatch_uid=uid)
     try:
         with transaction.atomic():
             yield writes
@@ -191,10 +192,8 @@ def rolled_back_writes():
     except Rollback:
         pass
     finally:
-        post_save.disconnect(dispatch_uid="saml_idps.test_sign_in")
-        m2m_changed.disconnect(
-            sender=user_model.groups.through, dispatch_uid="saml_idps.test_sign_in"
-        )
+        post_save.disconnect(dispatch_uid=uid)
+        m2m_changed.disconnect(sender=membership, dispatch_uid=uid)
 
 
 def judge(identity_provider, session_info, authenticate):

@@ -2,6 +2,7 @@
 happen; nobody is signed in and no user changes, and a test's answer never signs anyone in."""
 
 import base64
+import re
 import threading
 import time
 import zlib
@@ -12,8 +13,10 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client, TransactionTestCase
+from django.utils import timezone
 from saml2.samlp import authn_request_from_string
 
+from saml_idps import test_sign_in
 from saml_idps.models import (
     ConsumedAssertion,
     EmailDomain,
@@ -21,6 +24,7 @@ from saml_idps.models import (
     IdentityLink,
     IdentityProvider,
     LoginAttempt,
+    TestSignIn,
 )
 
 from .fixtures import SamlTestCase, acs_url, register, shared_idp, sp_entity_id, sp_metadata
@@ -167,6 +171,38 @@ class NoSignInTests(TestSignInTestCase):
         saml_response, relay_state = self.idp_a.answer(login["Location"])
         landed = self.post_response("idp-a", saml_response, relay_state, client=browser)
         self.assertEqual(landed["Location"], "/user/")
+
+    def test_a_test_answer_stripped_of_its_response_in_response_to_signs_nobody_in(self):
+        # Signed in the assertion only, whose SubjectConfirmationData still names the test.
+        self.row_a.enabled = self.row_a.allow_idp_initiated = True
+        self.row_a.save()
+        saml_response, relay_state = self.idp_a.answer(self.request_sent(), sign_response=False)
+        xml = base64.b64decode(saml_response).decode()
+        stripped = re.sub(
+            r'(<(?:\w+:)?Response\b[^>]*?)\sInResponseTo="[^"]*"', r"\1", xml, count=1
+        )
+        self.assertNotEqual(stripped, xml)
+        browser = Client()
+        answered = self.post_response(
+            "idp-a", base64.b64encode(stripped.encode()).decode(), relay_state, client=browser
+        )
+        self.assertContains(answered, "<code>test_response</code>", status_code=403)
+        self.assertNotIn("_auth_user_id", browser.session)
+        self.assertFalse(User.objects.filter(email="alice@example.com").exists())
+
+    def test_a_test_url_sends_one_request_only(self):
+        started = self.client.post(self.start_url)
+        self.assertEqual(self.client.get(started["Location"]).status_code, 302)
+        again = self.client.get(started["Location"])
+        self.assertContains(again, "<code>idp_disabled</code>", status_code=404)
+
+    def test_an_answer_after_the_window_is_not_a_test_report(self):
+        saml_response, relay_state = self.idp_a.answer(self.request_sent())
+        TestSignIn.objects.update(created_at=timezone.now() - test_sign_in.WINDOW)
+        self.row_a.enabled = True
+        self.row_a.save()
+        answered = self.post_response("idp-a", saml_response, relay_state)
+        self.assertContains(answered, "<code>test_response</code>", status_code=403)
 
     def test_a_disabled_idp_signs_nobody_in_while_a_test_waits(self):
         self.request_sent()
