@@ -8,9 +8,12 @@ from pathlib import Path
 from unittest import mock
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.core.management import call_command
 from django.test import override_settings
+
+from saml_idps.forms import IdentityProviderForm
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -87,3 +90,24 @@ class BrowserTestCase(StaticLiveServerTestCase):
 
     def open(self, path):
         self.page.goto(self.live_server_url + path)
+
+    def register_demo_tenant(self, slug, name):
+        """Another IdP served by the demo IdP (at /demo-idp/<slug>/), registered by its
+        metadata URL as the admin's form does."""
+        form = IdentityProviderForm(
+            data={
+                "slug": slug,
+                "name": name,
+                "metadata_url": f"{self.live_server_url}/demo-idp/{slug}/metadata/",
+            }
+        )
+        self.assertTrue(form.is_valid(), form.errors)
+        return form.save()
+
+    def sign_in_to_the_admin(self):
+        """A superuser 'admin', signed in to /admin/ in this page."""
+        get_user_model().objects.create_superuser("admin", "admin@example.com", "correct horse")
+        self.open("/admin/")
+        self.page.get_by_label("Username").fill("admin")
+        self.page.get_by_label("Password").fill("correct horse")
+        self.page.get_by_role("button", name="Log in").click()

@@ -3,7 +3,6 @@
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
-from saml_idps.forms import IdentityProviderForm
 from saml_idps.models import EmailDomain, IdentityProvider, LoginAttempt, MetadataChange
 
 from .browser import BrowserTestCase
@@ -55,15 +54,7 @@ class BrowserFlowTests(BrowserTestCase):
         self.page.wait_for_url(f"{self.live_server_url}/?next=/user/")
 
     def test_sign_out_through_an_idp_without_single_logout_lands_on_the_home_page(self):
-        form = IdentityProviderForm(
-            data={
-                "slug": "noslo",
-                "name": "Without SLO",
-                "metadata_url": f"{self.live_server_url}/demo-idp/noslo/metadata/",
-            }
-        )
-        self.assertTrue(form.is_valid(), form.errors)
-        form.save()
+        self.register_demo_tenant("noslo", "Without SLO")
         self.sign_in_as("Alice Anderson", through="Without SLO")
         with self.page.expect_response(f"{self.live_server_url}/") as landing:
             self.page.get_by_role("button", name="Sign out").click()
@@ -80,11 +71,7 @@ class BrowserFlowTests(BrowserTestCase):
         )
 
     def test_admin_registers_a_second_idp_by_metadata_url_then_signs_in_through_it(self):
-        get_user_model().objects.create_superuser("admin", "admin@example.com", "correct horse")
-        self.open("/admin/")
-        self.page.get_by_label("Username").fill("admin")
-        self.page.get_by_label("Password").fill("correct horse")
-        self.page.get_by_role("button", name="Log in").click()
+        self.sign_in_to_the_admin()
         self.open("/admin/saml_idps/identityprovider/add/")
         self.page.locator("input[name=slug]").fill("acme")
         self.page.locator("input[name=name]").fill("Acme")
@@ -110,21 +97,9 @@ class TestSignInBrowserTests(BrowserTestCase):
 
     def setUp(self):
         super().setUp()
-        form = IdentityProviderForm(
-            data={
-                "slug": "trial",
-                "name": "Trial",
-                "metadata_url": f"{self.live_server_url}/demo-idp/trial/metadata/",
-            }
-        )
-        self.assertTrue(form.is_valid(), form.errors)
-        self.row = form.save()
+        self.row = self.register_demo_tenant("trial", "Trial")
         IdentityProvider.objects.filter(pk=self.row.pk).update(enabled=False)
-        get_user_model().objects.create_superuser("admin", "admin@example.com", "correct horse")
-        self.open("/admin/")
-        self.page.get_by_label("Username").fill("admin")
-        self.page.get_by_label("Password").fill("correct horse")
-        self.page.get_by_role("button", name="Log in").click()
+        self.sign_in_to_the_admin()
 
     def try_sign_in(self, person):
         self.open(f"/admin/saml_idps/identityprovider/{self.row.pk}/change/")
@@ -169,11 +144,7 @@ class AdminLayoutTests(BrowserTestCase):
     def setUp(self):
         super().setUp()
         accept_negative_serial_numbers(self)
-        get_user_model().objects.create_superuser("admin", "admin@example.com", "correct horse")
-        self.open("/admin/")
-        self.page.get_by_label("Username").fill("admin")
-        self.page.get_by_label("Password").fill("correct horse")
-        self.page.get_by_role("button", name="Log in").click()
+        self.sign_in_to_the_admin()
         # Real metadata with long values: Entra ID's, two certificates, a long entity ID.
         self.row = register_real_metadata("entra-id-tenant-ruby-saml-pr.xml", "entra")
         user = get_user_model().objects.create_user("a" * 150)

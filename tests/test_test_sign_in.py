@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import Client, TransactionTestCase
+from django.test import Client, TransactionTestCase, override_settings
 from django.utils import timezone
 from saml2.samlp import authn_request_from_string
 
@@ -272,6 +272,17 @@ class CommandLineTests(TestSignInTestCase):
         Client().get(url.removeprefix("http://testserver"))
         refused = Client().get(url.removeprefix("http://testserver"))
         self.assertContains(refused, "<code>idp_disabled</code>", status_code=404)
+
+    def test_an_unknown_idp_is_an_error_and_starts_no_test(self):
+        with self.assertRaisesMessage(CommandError, "No identity provider nope"):
+            call_command("saml_idps", "test", "nope", "--base-url", "http://testserver")
+        self.assertFalse(TestSignIn.objects.exists())
+
+    @override_settings(SAML_IDPS_BASE_URL="")
+    def test_without_the_sites_address_it_says_what_to_give_and_starts_no_test(self):
+        with self.assertRaisesMessage(CommandError, "Give --base-url"):
+            call_command("saml_idps", "test", "idp-a")
+        self.assertFalse(TestSignIn.objects.exists())
 
     def test_an_unknown_report_is_an_error(self):
         with self.assertRaisesMessage(CommandError, "No report of a command-line test"):
