@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from . import metadata, test_sign_in
+from . import consoles, metadata, test_sign_in
 from .config import sp_urls
 from .forms import IdentityProviderForm
 from .models import (
@@ -215,6 +215,8 @@ class IdentityProviderAdmin(AdminStyles, admin.ModelAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "sp_urls": urls,
+                "sign_in_consoles": consoles.for_identity_provider(identity_provider, urls),
+                "first_is_this_idp": consoles.product_of(identity_provider.entity_id) is not None,
                 "scim_consoles": setup.consoles(identity_provider, urls),
             }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -111,8 +111,9 @@ def check_sp_key_configured(app_configs, **kwargs):
         Warning(
             "No SP key is configured, so one is generated in "
             f"{keys.key_folder()}. Every instance must share the same key.",
-            hint="Set SAML_SP_KEY_FILE and SAML_SP_CERT_FILE (or SAML_SP_KEY_PEM and "
-            "SAML_SP_CERT_PEM) to the key pair the IdPs know.",
+            hint="Set SAML_IDPS_SP_KEY_FILE and SAML_IDPS_SP_CERT_FILE (or SAML_IDPS_SP_KEY_PEM "
+            "and SAML_IDPS_SP_CERT_PEM) to the key pair the IdPs know; samlsite reads them from "
+            "the environment variables SAML_SP_KEY_FILE and SAML_SP_CERT_FILE.",
             id="saml_idps.W002",
         )
     ]

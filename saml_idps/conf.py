@@ -7,9 +7,12 @@ SAML_IDPS_BASE_URL
     Scheme and host under which the SP's URLs are published (``https://sso.example.com``).
     ``None`` builds them from the request's host, which ``ALLOWED_HOSTS`` guards.
 SAML_IDPS_SP_KEY_FILE, SAML_IDPS_SP_CERT_FILE
-    Paths of the SP's private key and certificate (PEM). Or give the PEM text itself in
-    SAML_IDPS_SP_KEY_PEM and SAML_IDPS_SP_CERT_PEM. With neither, a key pair is generated into
-    SAML_IDPS_SP_KEY_DIR (default BASE_DIR/var/sp_keys), and a system check warns in production.
+    Paths of the SP's private key and certificate (PEM).
+SAML_IDPS_SP_KEY_PEM, SAML_IDPS_SP_CERT_PEM
+    The SP's private key and certificate as PEM text, instead of files.
+SAML_IDPS_SP_KEY_DIR
+    With neither files nor PEM text, a key pair is generated into this folder (default
+    BASE_DIR/var/sp_keys), and a system check warns in production.
 SAML_IDPS_SP_NEXT_KEY_FILE, SAML_IDPS_SP_NEXT_CERT_FILE
     The next key pair during a rollover: published and used for decryption before it replaces
     the current one.

@@ -108,6 +108,9 @@ class LoginView(IdentityProviderMixin, djangosaml2_views.LoginView):
 class AssertionConsumerServiceView(
     IdentityProviderMixin, djangosaml2_views.AssertionConsumerServiceView
 ):
+    """Assertion Consumer Service (HTTP-POST binding): every check of response_checks.py and
+    pysaml2, then the identity policy; each answer is a Login attempt in the audit log."""
+
     records_attempts = True
     refusal = None
     response = None  # pysaml2's AuthnResponse, once it has accepted one
@@ -296,7 +299,7 @@ class AssertionConsumerServiceView(
 
 
 class MetadataView(IdentityProviderMixin, djangosaml2_views.MetadataView):
-    pass
+    """Our SP metadata for the IdP's relying party; its URL is our default SP entity ID."""
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # as on the ACS
@@ -334,7 +337,10 @@ class LogoutView(djangosaml2_views.LogoutInitView):
     otherwise the session ends here, and the home page says so."""
 
     def get(self, request, *args, **kwargs):
-        return render(request, "saml_idps/logout.html")
+        identity_provider = self.signed_in_through(request)
+        if identity_provider is not None and not offers_single_logout(identity_provider, request):
+            identity_provider = None
+        return render(request, "saml_idps/logout.html", {"single_logout_idp": identity_provider})
 
     identity_provider = None
 
@@ -408,6 +414,7 @@ def home(request):
 
 @login_required
 def user(request):
+    """The signed-in user: name, email, the IdP, and the attributes of their assertion."""
     slug = request.session.get(SESSION_IDP_SLUG)
     attributes = request.session.get(SESSION_ATTRIBUTES, {})
     return render(

@@ -3,7 +3,52 @@
 With no variable set it fails closed: DEBUG off (so SECRET_KEY is required), no demo IdP,
 metadata fetched over https from public addresses only. `make run` sets DEBUG=1 and DEMO_IDP=1
 for local development. Production sets at least SECRET_KEY and ALLOWED_HOSTS, and usually
-DATABASE_URL, SAML_BASE_URL and REDIS_URL.
+DATABASE_URL, SAML_BASE_URL and REDIS_URL. A boolean is on only with a true value (1, true,
+yes, on); a value that cannot be read stops the site with one line naming the variable.
+
+The variables (the documentation's settings reference is made from this list and the code):
+
+DEBUG
+    Django's DEBUG: off unless set. `make run` sets it, and `manage.py test` defaults it.
+SECRET_KEY
+    Required when DEBUG is off; with DEBUG on, a development key is used when it is unset.
+ALLOWED_HOSTS
+    Comma-separated host names. Empty with DEBUG on: localhost, 127.0.0.1 and [::1].
+DEMO_IDP
+    With DEBUG=1 too, installs the local demo IdP at /demo-idp/<tenant>/; with DEBUG off it is
+    never installed.
+DATABASE_URL
+    Any URL dj-database-url reads, e.g. postgres://user:password@host:5432/name (default:
+    SQLite, db.sqlite3 in the project folder).
+REDIS_URL
+    E.g. redis://redis.internal:6379/0: Django's cache and the sessions, shared by every
+    instance. Unset: the cache is per process and sessions are in the database.
+SAML_BASE_URL
+    E.g. https://sso.example.com: the scheme and host of every URL in our SP metadata
+    (SAML_IDPS_BASE_URL); also a trusted origin for form posts. Unset: the request's host.
+SAML_METADATA_ALLOW_INSECURE
+    Allow http:// metadata URLs and loopback or private metadata hosts (always allowed while
+    DEBUG is on).
+SAML_SP_KEY_FILE, SAML_SP_CERT_FILE
+    Paths of the SP key pair (PEM).
+SAML_SP_KEY_PEM, SAML_SP_CERT_PEM
+    The SP key pair as PEM text, instead of files.
+SAML_SP_KEY_DIR
+    Where a key pair is generated when none is configured (var/sp_keys).
+SAML_SP_NEXT_KEY_FILE, SAML_SP_NEXT_CERT_FILE
+    The next SP key pair during a rollover.
+CSRF_TRUSTED_ORIGINS
+    Comma-separated extra origins for form posts (SAML_BASE_URL is one already).
+SECURE_SSL_REDIRECT
+    Redirect http to https (behind a TLS-terminating proxy); /healthz is exempt.
+SECURE_HSTS_SECONDS
+    Send HSTS for that many seconds.
+SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD
+    The HSTS flags of the same names.
+SECURE_PROXY_SSL_HEADER
+    Trust X-Forwarded-Proto: https from the proxy in front.
+SAML_LOG_LEVEL
+    Level of the saml_idps logger: refusals with their reason, metadata refreshes (INFO).
 """
 
 import sys
@@ -97,7 +142,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60
+        env="DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -13,6 +13,14 @@ class LogoutTests(SamlTestCase):
         self.assertContains(page, '<button type="submit" class="button">Sign out</button>')
         self.assertIn("_auth_user_id", self.client.session)
 
+    def test_the_sign_out_page_names_the_idp_it_also_signs_out_of(self):
+        self.assertSignedIn(self.idp_initiated(self.idp_a, "idp-a"))
+        self.assertContains(self.client.get("/logout/"), "Sign out of this site and IDP-A?")
+
+    def test_the_sign_out_page_of_a_local_user_names_no_idp(self):
+        self.client.force_login(get_user_model().objects.create_user("bob"))
+        self.assertContains(self.client.get("/logout/"), "Sign out of this site?")
+
     def test_post_without_csrf_token_is_refused(self):
         client = Client(enforce_csrf_checks=True)
         client.force_login(get_user_model().objects.create_user("bob"))
@@ -61,6 +69,9 @@ class LogoutWithoutSingleLogoutTests(SamlTestCase):
         home = self.client.get("/")
         self.assertContains(home, "You are signed out.")
         self.assertContains(home, "Sign in with GOOGLE")
+
+    def test_the_sign_out_page_does_not_offer_to_sign_out_of_the_idp(self):
+        self.assertContains(self.client.get("/logout/"), "Sign out of this site?")
 
 
 class IdpInitiatedLogoutTests(SamlTestCase):

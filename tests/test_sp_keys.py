@@ -141,6 +141,11 @@ class ConfiguredKeyTests(SimpleTestCase):
         with override_settings(DEBUG=False, SAML_IDPS_SP_KEY_DIR=self.folder):
             self.assertEqual([w.id for w in check_sp_key_configured(None)], ["saml_idps.W002"])
 
+    def test_the_warning_names_the_apps_settings_for_the_key(self):
+        with override_settings(DEBUG=False, SAML_IDPS_SP_KEY_DIR=self.folder):
+            (warning,) = check_sp_key_configured(None)
+        self.assertIn("Set SAML_IDPS_SP_KEY_FILE and SAML_IDPS_SP_CERT_FILE", warning.hint)
+
     def test_no_warning_with_a_configured_key(self):
         key_pem, cert_pem = generate_self_signed("configured")
         with override_settings(

@@ -36,6 +36,7 @@ class TooManyFailures(SCIMException):
 
 @csrf_exempt
 def scim(request, slug, path="/"):
+    """The IdP's SCIM 2.0 service (RFC 7644), for a bearer token of that IdP only."""
     identity_provider = IdentityProvider.objects.filter(slug=slug).first()
     token = None
     changes = []

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from saml_idps import test_sign_in, transfer
+from saml_idps import consoles, test_sign_in, transfer
 from saml_idps.conf import app_setting
 from saml_idps.config import urls_for
 from saml_idps.forms import IdentityProviderForm, errors_as_text
@@ -143,6 +143,12 @@ class Command(BaseCommand):
             ("login", urls.login),
         ]:
             self.stdout.write(f"  {label}: {url}")
+        product = consoles.product_of(idp.entity_id)
+        if product is not None:
+            name, where, fields = consoles.for_product(product, urls)
+            self.stdout.write(f"in {name} ({where}):")
+            for field, value in fields:
+                self.stdout.write(f"  {field}: {value}")
         state = "on" if idp.scim_enabled else "off"
         self.stdout.write(f"provisioning (SCIM) {state}; what to enter in the IdP:")
         for product, where, fields in setup.consoles(idp, urls):
