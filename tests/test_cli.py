@@ -114,6 +114,14 @@ class ManageTests(TestCase):
         ]:
             self.assertIn(line + "\n", output)
 
+    def test_show_prints_the_console_fields_of_the_product_its_entity_id_names(self):
+        metadata_file = Path(__file__).parent / "realworld" / "metadata" / "okta-ssoready.xml"
+        run("add", "real-okta", "--metadata-file", str(metadata_file))
+        output = run("show", "real-okta", "--base-url", "https://sso.example.com")
+        self.assertIn("in Okta (Admin Console › Applications › Create App Integration", output)
+        self.assertIn("  Single sign-on URL: https://sso.example.com/saml/real-okta/acs/\n", output)
+        self.assertNotIn("in Okta", run("show", "okta"))  # the test IdP names no product
+
     def test_show_prints_what_to_enter_in_the_idp_for_provisioning(self):
         output = run("show", "okta", "--base-url", "https://sso.example.com/")
         self.assertIn("provisioning (SCIM) off;", output)
