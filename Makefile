@@ -3,9 +3,9 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: run test mutation
+.PHONY: run test mutation docs docs-serve
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-docs.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
@@ -35,3 +35,13 @@ mutation: $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet -r requirements-mutation.txt
 	DEBUG=1 DEMO_IDP=1 $(VENV)/bin/mutmut run --max-children 3
 	$(PY) tools/mutation_survivors.py > docs/mutation-survivors.md
+
+# The documentation site, from docs/ into docs/_build/html, read afresh (-E: the references are
+# made from the code). Warnings are errors: a broken link to a page or heading, or a setting the
+# code reads that the reference would not name.
+docs: $(VENV)/.installed
+	$(VENV)/bin/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+	@echo "Built docs/_build/html/index.html (make docs-serve: http://127.0.0.1:8001/)"
+
+docs-serve: docs
+	$(PY) -m http.server --bind 127.0.0.1 --directory docs/_build/html 8001

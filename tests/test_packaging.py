@@ -1,8 +1,7 @@
-"""The wheel of saml_idps, installed beside a brand-new Django project by the README's steps,
-signs a user in there: proof the app does not lean on samlsite."""
+"""The wheel of saml_idps, installed beside a brand-new Django project by the documented steps
+(docs/project.md), signs a user in there: proof the app does not lean on samlsite."""
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from django.test import SimpleTestCase
 
 PROJECT = Path(__file__).resolve().parent.parent
 
-# Runs inside the new project's virtualenv, with the README's blocks and nothing else: the demo
+# Runs inside the new project's virtualenv, with the documented snippets and nothing else: the demo
 # IdP the host enabled, registered by its metadata through the CLI, then an SP-initiated login
 # under the /sso/ prefix, every step through the Django test client.
 LOGIN_SCRIPT = """
@@ -57,11 +56,9 @@ print("SIGNED IN")
 """
 
 
-def readme_block(name):
-    """The code block of the README between <!-- name --> and <!-- /name -->."""
-    readme = (PROJECT / "README.md").read_text()
-    section = readme.split(f"<!-- {name} -->")[1].split(f"<!-- /{name} -->")[0]
-    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+def snippet(name):
+    """A snippet the documentation shows for readers to copy (docs/snippets/)."""
+    return (PROJECT / "docs" / "snippets" / name).read_text()
 
 
 def run(*command, cwd):
@@ -148,9 +145,9 @@ class WheelTests(SimpleTestCase):
         run(venv / "bin" / "django-admin", "startproject", "hostsite", cwd=self.folder)
         site = self.folder / "hostsite"
         with open(site / "hostsite" / "settings.py", "a") as settings:
-            settings.write("\n" + readme_block("host-settings"))
+            settings.write("\n" + snippet("host_settings.py"))
         with open(site / "hostsite" / "urls.py", "a") as urls:
-            urls.write("\n" + readme_block("host-urls"))
+            urls.write("\n" + snippet("host_urls.py"))
         checked = run_with_stderr(python, "manage.py", "check", cwd=site)
         self.assertEqual(checked, ("System check identified no issues (0 silenced).\n", ""))
         run(python, "manage.py", "migrate", "-v", "0", cwd=site)
